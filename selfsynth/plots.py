@@ -1,0 +1,49 @@
+"""Figures people look at instead of reading tables."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+
+def world_contact_sheet(root: Path, labels: list[dict], manifest: list[dict], out: Path, per_class: int = 4,
+                        max_classes: int = 16) -> None:
+    """A few training images per class, each captioned with the concepts it really shows."""
+    classes = labels[:max_classes]
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 2.6, len(classes) * 2.9), squeeze=False)
+    for row, cls in zip(axes, classes):
+        rows = [m for m in manifest if m["label"] == cls["id"] and m["split"] == "train"][:per_class]
+        for ax in row:
+            ax.axis("off")
+        for ax, m in zip(row, rows):
+            ax.imshow(Image.open(root / m["image"]))
+            hidden = len(cls["concepts"]) - len(m["visible_concepts"])
+            shown = "\n".join(textwrap.shorten(c, 30) for c in m["visible_concepts"])
+            ax.set_title(f"{shown}\n({hidden} hidden)", fontsize=5, loc="left")
+        row[0].text(-0.1, 0.5, cls["name"], transform=row[0].transAxes, rotation=90, ha="right", va="center",
+                    fontsize=8, weight="bold")
+    fig.suptitle("The aviary: training images per species, with the concepts each one shows", fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def loss_curve(steps: list[int], losses: list[float], out: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, losses)
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_yscale("log")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

@@ -1,0 +1,93 @@
+"""Supervised fine-tuning on (image, question, answer) triples with the HF Trainer.
+
+One collator serves base pretraining and every LoRA round: the prompt is built with the
+processor's own chat template, the answer follows it, and only answer tokens carry loss.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from ..generation.prompts import chat_prompt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Example:
+    image: str
+    prompt: str
+    answer: str
+
+
+class ExampleDataset(Dataset):
+    def __init__(self, examples: Sequence[Example]):
+        self.examples = list(examples)
+
+    def __len__(self):
+        return len(self.examples)
+
+    def __getitem__(self, i):
+        return self.examples[i]
+
+
+class SFTCollator:
+    def __init__(self, processor, augment: Callable[[Image.Image], Image.Image] | None = None):
+        self.processor = processor
+        self.augment = augment
+
+    def __call__(self, batch: Sequence[Example]) -> dict:
+        images = [Image.open(ex.image).convert("RGB") for ex in batch]
+        if self.augment is not None:
+            images = [self.augment(im) for im in images]
+        prompts = [chat_prompt(self.processor, ex.prompt) for ex in batch]
+        eos = self.processor.tokenizer.eos_token
+        full = [f"{p} {ex.answer}{eos}" for p, ex in zip(prompts, batch)]
+        self.processor.tokenizer.padding_side = "right"
+        enc = self.processor(images=images, text=full, padding=True, return_tensors="pt")
+        prompt_ids = self.processor(images=images, text=prompts, padding=True, return_tensors="pt")
+        prompt_lens = prompt_ids["attention_mask"].sum(dim=1)
+        labels = enc["input_ids"].clone()
+        positions = torch.arange(labels.shape[1]).unsqueeze(0)
+        labels[positions < prompt_lens.unsqueeze(1)] = -100
+        labels[enc["attention_mask"] == 0] = -100
+        enc["labels"] = labels
+        return dict(enc)
+
+
+class LossHistory(TrainerCallback):
+    """Keeps (step, loss) pairs for the loss curve and the tracker."""
+
+    def __init__(self):
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.steps.append(state.global_step)
+            self.losses.append(float(logs["loss"]))
+
+
+def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
+          warmup_ratio: float, weight_decay: float, seed: int, augment=None, logging_steps: int = 10) -> LossHistory:
+    """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the result."""
+    history = LossHistory()
+    args = TrainingArguments(
+        output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+        learning_rate=lr, warmup_steps=warmup_ratio, lr_scheduler_type="cosine", weight_decay=weight_decay,
+        logging_steps=logging_steps, save_strategy="no", report_to="none", seed=seed, data_seed=seed,
+        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+        bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples),
+                      data_collator=SFTCollator(processor, augment), callbacks=[history])
+    log.info("training on %d examples for %s epochs (batch %d)", len(examples), epochs, batch_size)
+    trainer.train()
+    return history
