@@ -13,7 +13,7 @@ class Strict(BaseModel):
 
 
 class DatasetParams(Strict):
-    name: Literal["aviary"] = "aviary"
+    name: Literal["aviary"]
 
 
 class WorldSize(Strict):
@@ -34,10 +34,10 @@ WORLD_SIZES = {
 
 
 class WorldParams(Strict):
-    size: Literal["micro", "default"] = "default"
-    image_size: int = Field(64, ge=32, le=336)
-    hide_prob: float = Field(0.3, ge=0.0, lt=1.0)
-    noise: float = Field(0.03, ge=0.0, le=0.5)
+    size: Literal["micro", "default"]
+    image_size: int = Field(ge=32, le=336)
+    hide_prob: float = Field(ge=0.0, lt=1.0)
+    noise: float = Field(ge=0.0, le=0.5)
 
     @property
     def counts(self) -> WorldSize:
@@ -45,57 +45,64 @@ class WorldParams(Strict):
 
 
 class VisionParams(Strict):
-    hidden_size: int = Field(64, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
-    patch_size: int = Field(8, ge=2)
+    hidden_size: int = Field(ge=8)
+    layers: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    patch_size: int = Field(ge=2)
 
 
 class TextParams(Strict):
-    hidden_size: int = Field(128, ge=8)
-    intermediate_size: int = Field(384, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(4, ge=1)
-    vocab_size: int = Field(1200, ge=300)
+    hidden_size: int = Field(ge=8)
+    intermediate_size: int = Field(ge=8)
+    layers: int = Field(ge=1)
+    heads: int = Field(ge=1)
+    vocab_size: int = Field(ge=300)
 
 
 class TrainParams(Strict):
-    epochs: float = Field(3, gt=0)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(2e-3, gt=0)
-    warmup_ratio: float = Field(0.05, ge=0, lt=1)
-    weight_decay: float = Field(0.0, ge=0)
+    epochs: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0)
+
+
+class VisionPretrainParams(Strict):
+    epochs: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
 
 
 class BaseParams(Strict):
-    model_dir: str = ""  # a local HF LLaVA directory; empty: pretrain the tiny world model
-    vision: VisionParams = VisionParams()
-    text: TextParams = TextParams()
-    train: TrainParams = TrainParams()
+    model_dir: str  # a local HF LLaVA directory; empty: pretrain the tiny world model
+    vision: VisionParams
+    text: TextParams
+    vision_pretrain: VisionPretrainParams  # stage A: the CLIP tower learns to see parts
+    train: TrainParams  # stage B: projector + decoder learn to describe (tower frozen, as in LLaVA)
 
 
 class GenerationParams(Strict):
-    batch_size: int = Field(32, ge=1)
-    max_new_tokens: int = Field(64, ge=1)
+    batch_size: int = Field(ge=1)
+    max_new_tokens: int = Field(ge=1)
 
 
 class EvalBaseParams(Strict):
-    max_images: int = Field(400, ge=1)
-    generation: GenerationParams = GenerationParams()
+    max_images: int = Field(ge=1)
+    generation: GenerationParams
 
 
 class TrackingParams(Strict):
-    uri: str = "sqlite:///mlflow.db"  # MLFLOW_TRACKING_URI overrides
-    experiment: str = ""  # empty: the dataset name
+    uri: str  # MLFLOW_TRACKING_URI overrides
+    experiment: str  # empty: the dataset name
 
 
 class Params(Strict):
-    seed: int = 0
-    dataset: DatasetParams = DatasetParams()
-    world: WorldParams = WorldParams()
-    base: BaseParams = BaseParams()
-    eval_base: EvalBaseParams = EvalBaseParams()
-    tracking: TrackingParams = TrackingParams()
+    seed: int
+    dataset: DatasetParams
+    world: WorldParams
+    base: BaseParams
+    eval_base: EvalBaseParams
+    tracking: TrackingParams
 
 
 class ParamsError(ValueError):
@@ -109,7 +116,7 @@ def parse_params(raw: dict, source: str = "params.yaml") -> Params:
         lines = []
         for err in e.errors():
             key = ".".join(str(p) for p in err["loc"]) or "<root>"
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = {"extra_forbidden": "unknown key", "missing": "missing key"}.get(err["type"], err["msg"])
             lines.append(f"{source}: {key}: {msg}")
         raise ParamsError("\n".join(lines)) from None
 

@@ -1,0 +1,53 @@
+"""Evaluate an LMM on the prepared world: does it identify, does it describe what is there,
+does it still answer the world's attribute questions (general ability)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .data.dataset import PreparedDataset
+from .generation.hf import HFGenerator, Sampling
+from .metrics.attributes import attribute_answer_correct, mention_prf
+from .metrics.identification import NameMatcher, identification_scores
+from .world.text import DESCRIBE_PROMPTS, IDENTIFY_PROMPT
+
+
+@dataclass
+class EvalResult:
+    metrics: dict
+    predictions: list[dict]
+
+
+def visible_truth(world: PreparedDataset, row: dict) -> set:
+    attrs = world.labels[row["label"]]["attributes"]
+    return {(fam, attrs[fam]) for fam in row["visible"]}
+
+
+def evaluate_identification(gen: HFGenerator, world: PreparedDataset, rows: list[dict], max_new_tokens: int) -> EvalResult:
+    answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], [IDENTIFY_PROMPT] * len(rows),
+                                          Sampling(max_new_tokens=max_new_tokens), desc="identify")]
+    matcher = NameMatcher(world.class_names)
+    scores = identification_scores(matcher, answers, [r["label"] for r in rows])
+    preds = [{"id": r["id"], "task": "identify", "question": IDENTIFY_PROMPT, "answer": a, "label": r["label"],
+              "predicted": matcher.predict(a)} for r, a in zip(rows, answers)]
+    return EvalResult(scores, preds)
+
+
+def evaluate_descriptions(gen: HFGenerator, world: PreparedDataset, rows: list[dict], sampling: Sampling,
+                          task: str) -> EvalResult:
+    prompts = [DESCRIBE_PROMPTS[i % len(DESCRIBE_PROMPTS)] for i in range(len(rows))]
+    answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], prompts, sampling, desc=task)]
+    scores = mention_prf(answers, [visible_truth(world, r) for r in rows])
+    preds = [{"id": r["id"], "task": task, "question": q, "answer": a} for r, q, a in zip(rows, prompts, answers)]
+    return EvalResult(scores, preds)
+
+
+def evaluate_general_ability(gen: HFGenerator, world: PreparedDataset, max_new_tokens: int) -> EvalResult:
+    """The world's attribute questions on held-out generic images: the paper's MMMU check, in miniature."""
+    items = [(g, ex) for g in world.generic if g["split"] == "test" for ex in g["examples"] if ex["kind"] == "attribute"]
+    answers = [a[0] for a in gen.generate([str(world.image(g)) for g, _ in items], [ex["prompt"] for _, ex in items],
+                                          Sampling(max_new_tokens=max_new_tokens), desc="attribute questions")]
+    correct = [attribute_answer_correct(a, ex["family"], g["attributes"][ex["family"]] if ex["family"] in g["visible"] else None)
+               for (g, ex), a in zip(items, answers)]
+    preds = [{"id": g["id"], "task": "attribute", "question": ex["prompt"], "answer": a, "reference": ex["answer"],
+              "correct": c} for (g, ex), a, c in zip(items, answers, correct)]
+    return EvalResult({"attribute_accuracy": sum(correct) / len(correct) if correct else 0.0, "n": len(correct)}, preds)

@@ -1,0 +1,47 @@
+"""Pretrain the tiny LLaVA on the world's generic corpus: it learns to describe, never to identify.
+
+Two stages, as LLaVA's parts were made: (A) the CLIP tower learns to see the parts, (B) with
+the tower frozen, projector and decoder learn to describe and answer attribute questions.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from ..data.dataset import PreparedDataset
+from ..params import Params
+from ..training.sft import Example, LossHistory, train
+from ..world.attributes import FAMILIES
+from ..world.text import DESCRIBE_PROMPTS, IDENTIFY_PROMPT
+from .tiny_llava import build_model, build_processor, train_tokenizer
+from .vision_pretrain import pretrain_vision
+
+
+def tokenizer_corpus(world: PreparedDataset) -> list[str]:
+    """Everything the pipeline will say in this world: corpus, prompts, concept lines, species names."""
+    texts = ["USER: ASSISTANT:", IDENTIFY_PROMPT, *DESCRIBE_PROMPTS]
+    texts += [ex["prompt"] + " " + ex["answer"] for g in world.generic for ex in g["examples"]]
+    texts += [c for f in FAMILIES for v in f.values for c in v.concepts]
+    texts += [f"This is an image of a {name}." for name in world.class_names]
+    return texts
+
+
+def pretrain_world_model(params: Params, world: PreparedDataset, scratch: Path):
+    p = params.base
+    tokenizer = train_tokenizer(tokenizer_corpus(world), p.text.vocab_size)
+    processor = build_processor(tokenizer, params.world.image_size, p.vision.patch_size)
+    model = build_model(p, tokenizer, params.world.image_size)
+    corpus = [g for g in world.generic if g["split"] == "train"]
+
+    vision_accuracy = pretrain_vision(model, processor.image_processor, corpus, [str(world.image(g)) for g in corpus],
+                                      epochs=p.vision_pretrain.epochs, batch_size=p.vision_pretrain.batch_size,
+                                      lr=p.vision_pretrain.lr, seed=params.seed)
+    model.model.vision_tower.requires_grad_(False)
+
+    examples = [Example(str(world.image(g)), ex["prompt"], ex["answer"]) for g in corpus for ex in g["examples"]]
+    random.Random(params.seed).shuffle(examples)
+    history: LossHistory = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
+                                 batch_size=p.train.batch_size, lr=p.train.lr, warmup_ratio=p.train.warmup_ratio,
+                                 weight_decay=p.train.weight_decay, seed=params.seed, logging_steps=20)
+    model.model.vision_tower.requires_grad_(True)
+    return model, processor, history, vision_accuracy

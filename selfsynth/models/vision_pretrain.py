@@ -1,0 +1,76 @@
+"""Stage A of the tiny model's pretraining: teach the CLIP tower to see parts, as CLIP comes pretrained.
+
+LLaVA starts from a vision encoder that already sees. A from-scratch tower trained only
+through the language loss stays blind for hundreds of steps (the decoder learns one average
+caption first), so the tower is first trained to predict, for every attribute family, the
+value shown or "hidden", from the generic corpus — never from species labels.
+"""
+from __future__ import annotations
+
+import logging
+import random
+
+import torch
+from PIL import Image
+from torch import nn
+from tqdm import tqdm
+
+from ..world.attributes import FAMILIES
+
+log = logging.getLogger(__name__)
+
+
+class AttributeProbe(nn.Module):
+    def __init__(self, vision_tower: nn.Module, hidden: int):
+        super().__init__()
+        self.tower = vision_tower
+        self.heads = nn.ModuleList(nn.Linear(2 * hidden, len(f.values) + 1) for f in FAMILIES)
+
+    def forward(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
+        patches = self.tower(pixel_values=pixel_values).last_hidden_state[:, 1:]  # CLS dropped, as the LMM sees it
+        # max-pooling keeps small parts (an eye ring is a few pixels) that a mean would wash out
+        pooled = torch.cat([patches.mean(dim=1), patches.amax(dim=1)], dim=-1)
+        return [head(pooled) for head in self.heads]
+
+
+def attribute_targets(rows: list[dict]) -> torch.Tensor:
+    """(n, families) class index: the value's position, or len(values) when the part is hidden."""
+    out = torch.empty(len(rows), len(FAMILIES), dtype=torch.long)
+    for i, row in enumerate(rows):
+        for j, fam in enumerate(FAMILIES):
+            keys = [v.key for v in fam.values]
+            out[i, j] = keys.index(row["attributes"][fam.key]) if fam.key in row["visible"] else len(keys)
+    return out
+
+
+def pretrain_vision(model, image_processor, rows: list[dict], image_paths: list[str], *, epochs: int,
+                    batch_size: int, lr: float, seed: int) -> list[float]:
+    """Train model's vision tower in place; return per-epoch attribute accuracy on the training rows."""
+    pixels = torch.cat([image_processor(images=[Image.open(p).convert("RGB") for p in image_paths[i:i + 256]],
+                                        return_tensors="pt")["pixel_values"] for i in range(0, len(image_paths), 256)])
+    targets = attribute_targets(rows)
+    tower = model.model.vision_tower
+    probe = AttributeProbe(tower, tower.config.hidden_size)
+    opt = torch.optim.AdamW(probe.parameters(), lr=lr, weight_decay=0.01)
+    steps = epochs * ((len(rows) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    order = list(range(len(rows)))
+    rng = random.Random(seed)
+    accuracy = []
+    probe.train()
+    for epoch in range(epochs):
+        rng.shuffle(order)
+        correct = total = 0
+        for start in tqdm(range(0, len(order), batch_size), desc=f"vision epoch {epoch + 1}/{epochs}", mininterval=5):
+            idx = torch.tensor(order[start:start + batch_size])
+            logits = probe(pixels[idx])
+            loss = sum(nn.functional.cross_entropy(lg, targets[idx, j]) for j, lg in enumerate(logits))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            correct += sum((lg.argmax(-1) == targets[idx, j]).sum().item() for j, lg in enumerate(logits))
+            total += len(idx) * len(FAMILIES)
+        accuracy.append(correct / total)
+        log.info("vision epoch %d: attribute accuracy %.3f", epoch + 1, accuracy[-1])
+    return accuracy

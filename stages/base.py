@@ -1,0 +1,55 @@
+"""Step 0c: the base LMM — pretrain the tiny world LLaVA, or pin a local LLaVA directory (llava-1.5-7b-hf)."""
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import torch
+
+from selfsynth.data.dataset import check_images, load_prepared
+from selfsynth.io import atomic_path
+from selfsynth.models.load import SOURCE_FILE, check_llava_dir, fingerprint
+from selfsynth.models.pretrain import pretrain_world_model
+from selfsynth.params import load_params
+from selfsynth.plots import loss_curve
+from selfsynth.tracking import mlflow_run
+
+OUT = Path("models/base")
+LOSS_PLOT = Path("reports/base_loss.png")
+log = logging.getLogger("base")
+
+
+def pin_external(model_dir: str) -> None:
+    path = check_llava_dir(model_dir).resolve()
+    with atomic_path(OUT, directory=True) as tmp:
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / SOURCE_FILE).write_text(json.dumps({"path": str(path), "fingerprint": fingerprint(path)}, indent=2))
+    log.info("pinned %s", path)
+
+
+def main() -> None:
+    params = load_params()
+    if params.base.model_dir:
+        pin_external(params.base.model_dir)
+        return
+    world = load_prepared("data/world")
+    corpus = [g for g in world.generic if g["split"] == "train"]
+    check_images(world.root, corpus, "data/world/generic.jsonl")
+    torch.manual_seed(params.seed)
+    with mlflow_run(params, "base-pretrain", stage="base") as mlf, tempfile.TemporaryDirectory() as scratch:
+        model, processor, history, vision_accuracy = pretrain_world_model(params, world, Path(scratch))
+        for step, loss in zip(history.steps, history.losses):
+            mlf.log_metric("pretrain_loss", loss, step=step)
+        for epoch, acc in enumerate(vision_accuracy, 1):
+            mlf.log_metric("vision_attribute_accuracy", acc, step=epoch)
+        mlf.log_metric("parameters", sum(p.numel() for p in model.parameters()))
+        with atomic_path(OUT, directory=True) as tmp:
+            model.save_pretrained(tmp)
+            processor.save_pretrained(tmp)
+        loss_curve(history.steps, history.losses, LOSS_PLOT, "Base model pretraining on the generic corpus")
+        mlf.log_artifacts(str(OUT), "model")
+        mlf.log_artifact(str(LOSS_PLOT))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Evaluate the base LMM: it should describe what it sees, answer attribute questions, and not identify."""
+import logging
+from pathlib import Path
+
+from selfsynth.data.dataset import load_prepared
+from selfsynth.evaluation import evaluate_descriptions, evaluate_general_ability, evaluate_identification
+from selfsynth.generation.hf import HFGenerator, Sampling
+from selfsynth.io import write_json, write_jsonl
+from selfsynth.models.load import load_lmm
+from selfsynth.params import load_params
+from selfsynth.tracking import flatten, mlflow_run
+
+METRICS = Path("metrics/base.json")
+PREDICTIONS = Path("data/eval/base/predictions.jsonl")
+log = logging.getLogger("evaluate_base")
+
+
+def main() -> None:
+    params = load_params()
+    world = load_prepared("data/world")
+    model, processor = load_lmm("models/base")
+    g = params.eval_base.generation
+    gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.seed)
+    test = world.split("test")[: params.eval_base.max_images]
+    with mlflow_run(params, "base", method="base", stage="evaluate") as mlf:
+        ident = evaluate_identification(gen, world, test, g.max_new_tokens)
+        greedy = evaluate_descriptions(gen, world, test, Sampling(max_new_tokens=g.max_new_tokens), "describe_greedy")
+        sampled = evaluate_descriptions(gen, world, test, Sampling(temperature=1.0, max_new_tokens=g.max_new_tokens),
+                                        "describe_t1")
+        general = evaluate_general_ability(gen, world, g.max_new_tokens)
+        metrics = {"identification": ident.metrics, "description_greedy": greedy.metrics,
+                   "description_t1": sampled.metrics, "general_ability": general.metrics}
+        mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=0)
+        write_jsonl(PREDICTIONS, ident.predictions + greedy.predictions + sampled.predictions + general.predictions)
+        write_json(METRICS, metrics)
+        mlf.log_artifact(str(PREDICTIONS))
+    log.info("base: %s", metrics)
+
+
+if __name__ == "__main__":
+    main()
