@@ -2,11 +2,14 @@
 does it still answer the world's attribute questions (general ability)."""
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
 from .data.dataset import PreparedDataset
 from .generation.hf import HFGenerator, Sampling
 from .metrics.attributes import attribute_answer_correct, mention_prf
+from .metrics.explanation import explanation_scores
+from .metrics.fluency import perplexity
 from .metrics.identification import NameMatcher, identification_scores
 from .world.text import DESCRIBE_PROMPTS, IDENTIFY_PROMPT
 
@@ -51,3 +54,23 @@ def evaluate_general_ability(gen: HFGenerator, world: PreparedDataset, max_new_t
     preds = [{"id": g["id"], "task": "attribute", "question": ex["prompt"], "answer": a, "reference": ex["answer"],
               "correct": c} for (g, ex), a, c in zip(items, answers, correct)]
     return EvalResult({"attribute_accuracy": sum(correct) / len(correct) if correct else 0.0, "n": len(correct)}, preds)
+
+
+def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], prompts, reference_model, tokenizer,
+                    max_new_tokens: int, seed: int) -> tuple[dict, list[dict]]:
+    """The paper's evaluation: one explain question per test image, greedy; then the offline judges."""
+    rng = random.Random(f"{seed}/evaluate")
+    questions = [rng.choice(prompts.explain) for _ in rows]
+    answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], questions,
+                                          Sampling(max_new_tokens=max_new_tokens), desc="explain")]
+    matcher = NameMatcher(world.class_names)
+    ident = identification_scores(matcher, answers, [r["label"] for r in rows])
+    expl = explanation_scores(answers, [world.labels[r["label"]]["attributes"] for r in rows],
+                              [visible_truth(world, r) for r in rows])
+    fs = perplexity(reference_model, tokenizer, answers)
+    general = evaluate_general_ability(gen, world, max_new_tokens)
+    metrics = {"accuracy": ident["accuracy"], "accuracy_lenient": ident["accuracy_lenient"], **expl, "FS": fs,
+               "general_ability": general.metrics["attribute_accuracy"], "n": len(rows)}
+    preds = [{"id": r["id"], "question": q, "answer": a, "label": r["label"], "predicted": matcher.predict(a)}
+             for r, q, a in zip(rows, questions, answers)]
+    return metrics, preds + general.predictions

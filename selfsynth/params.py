@@ -91,6 +91,66 @@ class EvalBaseParams(Strict):
     generation: GenerationParams
 
 
+Backend = Literal["hf", "vllm"]
+
+
+class DescribeParams(Strict):
+    prompts: int = Field(ge=1)  # the first N describe prompts of prompts/<dataset>.yaml
+    samples: int = Field(ge=1)
+    temperature: float = Field(ge=0)
+    top_p: float = Field(gt=0, le=1)
+    max_new_tokens: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    backend: Backend
+
+
+class SelectParams(Strict):
+    encoder: str = Field(min_length=1)  # minilm | tfidf | a local sentence-transformers directory
+    beta: float
+    tau: float = Field(gt=0)
+    min_concepts: int = Field(ge=1)
+
+
+class MixParams(Strict):
+    simple: float = Field(ge=0)
+    explain: float = Field(ge=0)
+    cot: float = Field(ge=0)
+
+
+class SynthesizeParams(Strict):
+    pairs_per_image: int = Field(ge=1)
+    mix: MixParams
+    writer: Literal["template", "lmm"]
+    temperature: float = Field(ge=0)
+    max_new_tokens: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    backend: Backend
+
+
+class LoraParams(Strict):
+    r: int = Field(ge=1)
+    alpha: int = Field(ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    targets: list[str] = Field(min_length=1)
+
+
+class RoundTrainParams(Strict):
+    lora: LoraParams
+    epochs: float = Field(gt=0)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    warmup_ratio: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0)
+    augment: bool
+
+
+class EvaluateParams(Strict):
+    max_images: int = Field(ge=1)
+    max_new_tokens: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    backend: Backend
+
+
 class TrackingParams(Strict):
     uri: str  # MLFLOW_TRACKING_URI overrides
     experiment: str  # empty: the dataset name
@@ -102,6 +162,11 @@ class Params(Strict):
     world: WorldParams
     base: BaseParams
     eval_base: EvalBaseParams
+    describe: DescribeParams
+    select: SelectParams
+    synthesize: SynthesizeParams
+    train: RoundTrainParams
+    evaluate: EvaluateParams
     tracking: TrackingParams
 
 

@@ -11,7 +11,7 @@ from selfsynth.params import load_params
 from selfsynth.tracking import flatten, mlflow_run
 
 METRICS = Path("metrics/base.json")
-PREDICTIONS = Path("data/eval/base/predictions.jsonl")
+PREDICTIONS = Path("data/eval/describe-base.jsonl")
 log = logging.getLogger("evaluate_base")
 
 

@@ -25,6 +25,10 @@ def micro_params() -> dict:
     p["base"]["train"]["batch_size"] = 16
     p["eval_base"]["max_images"] = 8
     p["eval_base"]["generation"]["max_new_tokens"] = 24
+    p["describe"].update(prompts=2, samples=3, max_new_tokens=24)
+    p["synthesize"]["pairs_per_image"] = 2
+    p["train"].update(epochs=1, batch_size=8)
+    p["evaluate"].update(max_images=6, max_new_tokens=24)
     return p
 
 
@@ -55,10 +59,17 @@ def run_stage(root: Path, name: str, check: bool = True) -> subprocess.Completed
     return proc
 
 
+def dvc(root: Path, *args: str) -> str:
+    env = {**os.environ, **OFFLINE, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run(["dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc.stdout
+
+
 @pytest.fixture(scope="session")
-def micro_project(tmp_path_factory) -> Path:
-    """prepare -> concepts -> base -> evaluate_base on the micro world, run once for the session."""
-    root = make_project(tmp_path_factory.mktemp("micro"))
-    for stage in ("prepare", "concepts", "base", "evaluate_base"):
-        run_stage(root, stage)
-    return root
+def micro_project(tmp_path_factory) -> tuple[Path, str]:
+    """The whole pipeline on the micro world through `dvc repro`, once per test session."""
+    root = make_project(tmp_path_factory.mktemp("micro"), dvc=True)
+    return root, dvc(root, "repro")

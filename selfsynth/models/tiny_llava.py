@@ -16,6 +16,10 @@ from ..params import BaseParams
 
 IMAGE_TOKEN = "<image>"
 SPECIALS = ("<unk>", "<s>", "</s>", "<pad>", IMAGE_TOKEN)
+# llava-1.5 drops CLS ("default"); the tiny model keeps it ("full"), because its vision stage-A
+# training makes CLS summarise every part, and one summary token is what a 2-layer decoder
+# learns to read in minutes (from 64 patch tokens alone it stays near-blind; see the issue notes).
+FEATURE_STRATEGY = "full"
 
 # The same prompt format as llava-hf/llava-1.5-7b-hf's processor template.
 LLAVA_CHAT_TEMPLATE = (
@@ -46,9 +50,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
 def build_processor(tokenizer: PreTrainedTokenizerFast, image_size: int, patch_size: int) -> LlavaProcessor:
     image_processor = CLIPImageProcessor(size={"shortest_edge": image_size},
                                          crop_size={"height": image_size, "width": image_size})
-    # CLS is dropped ("default" strategy), so the processor must count it as an extra token
+    # the CLS token is kept ("full"): the processor counts it as one extra image token
     return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
-                          vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                          vision_feature_select_strategy=FEATURE_STRATEGY, num_additional_image_tokens=1,
                           chat_template=LLAVA_CHAT_TEMPLATE, image_token=IMAGE_TOKEN)
 
 
@@ -64,8 +68,8 @@ def build_model(p: BaseParams, tokenizer: PreTrainedTokenizerFast, image_size: i
                        tie_word_embeddings=True)
     config = LlavaConfig(vision_config=vision, text_config=text,
                          image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
-                         image_seq_length=(image_size // p.vision.patch_size) ** 2,
-                         vision_feature_select_strategy="default", vision_feature_layer=-1,
+                         image_seq_length=(image_size // p.vision.patch_size) ** 2 + 1,
+                         vision_feature_select_strategy=FEATURE_STRATEGY, vision_feature_layer=-1,
                          tie_word_embeddings=True)
     model = LlavaForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id

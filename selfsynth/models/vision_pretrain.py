@@ -24,13 +24,13 @@ class AttributeProbe(nn.Module):
     def __init__(self, vision_tower: nn.Module, hidden: int):
         super().__init__()
         self.tower = vision_tower
-        self.heads = nn.ModuleList(nn.Linear(2 * hidden, len(f.values) + 1) for f in FAMILIES)
+        self.heads = nn.ModuleList(nn.Linear(hidden, len(f.values) + 1) for f in FAMILIES)
 
     def forward(self, pixel_values: torch.Tensor) -> list[torch.Tensor]:
-        patches = self.tower(pixel_values=pixel_values).last_hidden_state[:, 1:]  # CLS dropped, as the LMM sees it
-        # max-pooling keeps small parts (an eye ring is a few pixels) that a mean would wash out
-        pooled = torch.cat([patches.mean(dim=1), patches.amax(dim=1)], dim=-1)
-        return [head(pooled) for head in self.heads]
+        # read from CLS as the LMM's decoder sees it (last layer, before the pooler's norm), so that
+        # this one token learns to summarise every part
+        cls = self.tower(pixel_values=pixel_values).last_hidden_state[:, 0]
+        return [head(cls) for head in self.heads]
 
 
 def attribute_targets(rows: list[dict]) -> torch.Tensor:

@@ -1,0 +1,30 @@
+"""Per-dataset prompts and question pools, kept as data files in prompts/<dataset>.yaml."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+
+
+class PromptSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    object: str
+    describe: list[str] = Field(min_length=1)
+    identify: str
+    simple: list[str] = Field(min_length=1)
+    explain: list[str] = Field(min_length=1)
+    cot: list[str] = Field(min_length=1)
+
+
+def load_prompts(dataset: str, directory: Path = PROMPTS_DIR) -> PromptSet:
+    path = directory / f"{dataset}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no prompt file for dataset {dataset!r}")
+    try:
+        return PromptSet.model_validate(yaml.safe_load(path.read_text()))
+    except ValidationError as e:
+        keys = ", ".join(".".join(map(str, err["loc"])) + f" ({err['msg']})" for err in e.errors())
+        raise ValueError(f"{path}: {keys}") from None

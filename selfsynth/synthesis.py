@@ -1,0 +1,118 @@
+"""Step 1.3: round-1 QA pairs that name the label and justify it with concepts.
+
+Each method differs only in which concepts an image's answers may cite:
+  nl       none — "This is an image of {label}."
+  lge      the class's full concept list (label-level explanation, same for every image)
+  ours     Z*, the image-level concepts kept by the information-bottleneck selection
+  nofilter a random subset of the class's concepts, of the same size as Z* (no selection)
+The stored pair is the bare question and the answer: the model must learn to produce the
+grounded answer from the image alone.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+from .metrics.identification import normalize
+from .prompts import PromptSet
+
+METHODS = ("nl", "lge", "ours", "nofilter")
+NL_ANSWER = "This is an image of {label}."
+
+_SIMPLE = ("This is a {label}.", "The bird in this image is a {label}.", "It is a {label}.",
+           "This bird is a {label}.")
+_EXPLAIN = ("This is a {label}. It can be recognised by {features}.",
+            "The bird is a {label}, identified by {features}.",
+            "This bird is a {label}: note {features}.",
+            "I believe this is a {label}, because it shows {features}.")
+_COT = ("The bird shows {features}. These features identify it as a {label}.",
+        "Looking at the bird, I see {features}. Therefore it is a {label}.",
+        "First, the features: {features}. Based on them, this is a {label}.",
+        "It has {features}, so the species is {label}.")
+_TEMPLATES = {"simple": _SIMPLE, "explain": _EXPLAIN, "cot": _COT}
+
+
+@dataclass(frozen=True)
+class Mix:
+    """Share of simple / explain / chain-of-thought questions (the authors' code: about 40/20/40)."""
+    simple: float
+    explain: float
+    cot: float
+
+    def kinds(self, n: int, rng: random.Random) -> list[str]:
+        return rng.choices(("simple", "explain", "cot"), weights=(self.simple, self.explain, self.cot), k=n)
+
+
+def join_features(features: Sequence[str]) -> str:
+    feats = list(features)
+    if len(feats) <= 1:
+        return "".join(feats)
+    return ", ".join(feats[:-1]) + " and " + feats[-1]
+
+
+def template_answer(kind: str, label: str, features: Sequence[str], rng: random.Random) -> str:
+    """Offline writer: always names the label; cites the features unless the question is simple."""
+    if kind == "simple" or not features:
+        return rng.choice(_SIMPLE).format(label=label)
+    return rng.choice(_TEMPLATES[kind]).format(label=label, features=join_features(features))
+
+
+def rewrite_prompt(label: str, features: Sequence[str], question: str) -> str:
+    """The paper's answer-writing prompt (step 1.3), for the `lmm` writer."""
+    listed = "\n".join(f"- {f}" for f in features)
+    return (f"This is a picture of a {label} with the following visual features:\n{listed}\n"
+            f"Based on the information provided, answer: {question}")
+
+
+def names_label(answer: str, label: str) -> bool:
+    return normalize(label) in normalize(answer)
+
+
+def method_features(method: str, class_concepts: Sequence[str], zstar: Sequence[str], rng: random.Random) -> list[str]:
+    if method == "nl":
+        return []
+    if method == "lge":
+        return list(class_concepts)
+    if method == "ours":
+        return list(zstar)
+    if method == "nofilter":
+        return rng.sample(list(class_concepts), min(len(zstar), len(class_concepts)))
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def plan_pairs(method: str, image_id: str, label: str, class_concepts: Sequence[str], zstar: Sequence[str],
+               prompts: PromptSet, n_pairs: int, mix: Mix, seed: int) -> list[dict]:
+    """The questions, kinds and cited features of one image's pairs (answers still to be written)."""
+    rng = random.Random(f"{seed}/{method}/{image_id}")
+    features = method_features(method, class_concepts, zstar, rng)
+    pools = {"simple": prompts.simple, "explain": prompts.explain, "cot": prompts.cot}
+    rows = []
+    for kind in mix.kinds(n_pairs, rng):
+        rows.append({"image_id": image_id, "method": method, "kind": kind, "question": rng.choice(pools[kind]),
+                     "label": label, "features": features})
+    return rows
+
+
+def write_template_answers(rows: list[dict], seed: int) -> list[dict]:
+    out = []
+    for i, row in enumerate(rows):
+        rng = random.Random(f"{seed}/answer/{row['method']}/{row['image_id']}/{i}")
+        answer = (NL_ANSWER.format(label=row["label"]) if row["method"] == "nl"
+                  else template_answer(row["kind"], row["label"], row["features"], rng))
+        out.append({**row, "answer": answer, "writer": "template"})
+    return out
+
+
+def accept_lmm_answers(rows: list[dict], answers: Sequence[str], seed: int) -> tuple[list[dict], int]:
+    """Keep an LMM answer only if it names the label; otherwise fall back to the template writer,
+    so no image is left without pairs (the authors' code drops them). Returns rows and fallback count."""
+    fallback = write_template_answers(rows, seed)
+    out, n_fallback = [], 0
+    for row, answer, backup in zip(rows, answers, fallback, strict=True):
+        if row["method"] != "nl" and names_label(answer, row["label"]):
+            out.append({**row, "answer": answer.strip(), "writer": "lmm"})
+        else:
+            out.append(backup)
+            n_fallback += row["method"] != "nl"
+    return out, n_fallback

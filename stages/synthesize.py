@@ -1,0 +1,61 @@
+"""Step 1.3: round-1 QA pairs for every method — label plus nothing (nl), the class's concepts (lge),
+Z* (ours), or a random same-size subset (nofilter)."""
+import logging
+from pathlib import Path
+
+from selfsynth.data.dataset import load_prepared
+from selfsynth.generation.backend import make_generator
+from selfsynth.generation.hf import Sampling
+from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
+from selfsynth.models.load import load_lmm
+from selfsynth.params import load_params
+from selfsynth.prompts import load_prompts
+from selfsynth.synthesis import METHODS, Mix, accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
+
+OUT = Path("data/synthesize/round-1")
+log = logging.getLogger("synthesize")
+
+
+def main() -> None:
+    params = load_params()
+    p = params.synthesize
+    world = load_prepared("data/world")
+    concepts = read_json("data/concepts.json")
+    zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
+    prompts = load_prompts(params.dataset.name)
+    mix = Mix(**p.mix.model_dump())
+    train = world.split("train")
+    missing = [r["id"] for r in train if r["id"] not in zstar]
+    if missing:
+        raise ValueError(f"data/select/zstar.jsonl: no Z* for {len(missing)} training images (first: {missing[0]})")
+    gen = None
+    if p.writer == "lmm":
+        model, processor = load_lmm("models/base")
+        gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
+    stats = {}
+    with atomic_path(OUT, directory=True) as tmp:
+        tmp.mkdir(parents=True)
+        for method in METHODS:
+            planned = [pair for r in train for pair in plan_pairs(
+                method, r["id"], r["label_name"], concepts[str(r["label"])]["visual_features"], zstar[r["id"]],
+                prompts, p.pairs_per_image, mix, params.seed)]
+            images = {r["id"]: r["image"] for r in train}
+            if gen is None or method == "nl":
+                rows, fallbacks = write_template_answers(planned, params.seed), 0
+            else:
+                answers = gen.generate([str(world.root / images[x["image_id"]]) for x in planned],
+                                       [rewrite_prompt(x["label"], x["features"], x["question"]) for x in planned],
+                                       Sampling(temperature=p.temperature, max_new_tokens=p.max_new_tokens),
+                                       desc=f"write {method}")
+                rows, fallbacks = accept_lmm_answers(planned, [a[0] for a in answers], params.seed)
+            for row in rows:
+                row["image"] = images[row["image_id"]]
+            dump_jsonl(tmp / f"{method}.jsonl", rows)
+            stats[method] = {"pairs": len(rows), "images": len(train), "fallbacks": fallbacks,
+                             "features_per_answer": sum(len(r["features"]) for r in rows) / max(1, len(rows))}
+    write_json("metrics/synthesize.json", stats)
+    log.info("synthesized: %s", stats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Offline metrics read answers the way a careful grader would."""
+from selfsynth.metrics.attributes import attribute_answer_correct, mention_prf
+from selfsynth.metrics.identification import NameMatcher, identification_scores, normalize
+from selfsynth.world.attributes import mentioned_attributes
+
+
+def test_mentions_are_read_clause_by_clause():
+    text = "A crimson bird with a jet black crest. The tail is deeply forked and the legs are pink."
+    assert mentioned_attributes(text) == {("plumage", "crimson"), ("crest", "black"), ("tail", "forked"),
+                                          ("legs", "pink")}
+    # a colour word belongs to the part named in its clause
+    assert mentioned_attributes("The eye ring is white. The crest is orange.") == {("eye_ring", "white"),
+                                                                                  ("crest", "orange")}
+    assert mentioned_attributes("A lovely picture of a bird on a branch.") == set()
+
+
+def test_mention_precision_and_recall():
+    truth = [{("plumage", "crimson"), ("tail", "forked")}]
+    scores = mention_prf(["A red bird. The tail is rounded."], truth)
+    assert scores["precision"] == 0.5 and scores["recall"] == 0.5
+
+
+def test_attribute_answers_must_state_the_true_value_or_say_hidden():
+    assert attribute_answer_correct("The crest is jet black.", "crest", "black")
+    assert not attribute_answer_correct("The crest is orange.", "crest", "black")
+    assert attribute_answer_correct("The crest is not visible in this image.", "crest", None)
+    assert not attribute_answer_correct("The crest is black.", "crest", None)
+
+
+def test_strict_accuracy_takes_the_earliest_name_and_the_longest_on_a_tie():
+    m = NameMatcher(["Vel Finch", "Vel Finch Major", "Korra Wren"])
+    assert m.predict("This is a Vel Finch Major, not a Korra Wren.") == 1
+    assert m.predict("Korra Wren or maybe Vel Finch") == 2
+    assert m.predict("no idea") is None
+
+
+def test_lenient_accuracy_accepts_any_mention_of_the_label():
+    m = NameMatcher(["Vel-Finch", "Korra Wren"])
+    assert normalize("Vel-Finch!") == "vel finch"
+    answers = ["Either a korra wren or a vel finch.", "A korra wren."]
+    s = identification_scores(m, answers, [0, 0])
+    assert s["accuracy"] == 0.0 and s["accuracy_lenient"] == 0.5
