@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Sequence
 
 from .data.dataset import PreparedDataset
 from .generation.hf import HFGenerator, Sampling
@@ -11,7 +12,6 @@ from .metrics.attributes import attribute_answer_correct, mention_prf
 from .metrics.explanation import explanation_scores
 from .metrics.fluency import perplexity
 from .metrics.identification import NameMatcher, identification_scores
-from .world.text import DESCRIBE_PROMPTS, IDENTIFY_PROMPT
 
 
 @dataclass
@@ -25,19 +25,20 @@ def visible_truth(world: PreparedDataset, row: dict) -> set:
     return {(fam, attrs[fam]) for fam in row["visible"]}
 
 
-def evaluate_identification(gen: HFGenerator, world: PreparedDataset, rows: list[dict], max_new_tokens: int) -> EvalResult:
-    answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], [IDENTIFY_PROMPT] * len(rows),
+def evaluate_identification(gen: HFGenerator, world: PreparedDataset, rows: list[dict], question: str,
+                            max_new_tokens: int) -> EvalResult:
+    answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], [question] * len(rows),
                                           Sampling(max_new_tokens=max_new_tokens), desc="identify")]
     matcher = NameMatcher(world.class_names)
     scores = identification_scores(matcher, answers, [r["label"] for r in rows])
-    preds = [{"id": r["id"], "task": "identify", "question": IDENTIFY_PROMPT, "answer": a, "label": r["label"],
+    preds = [{"id": r["id"], "task": "identify", "question": question, "answer": a, "label": r["label"],
               "predicted": matcher.predict(a)} for r, a in zip(rows, answers)]
     return EvalResult(scores, preds)
 
 
-def evaluate_descriptions(gen: HFGenerator, world: PreparedDataset, rows: list[dict], sampling: Sampling,
-                          task: str) -> EvalResult:
-    prompts = [DESCRIBE_PROMPTS[i % len(DESCRIBE_PROMPTS)] for i in range(len(rows))]
+def evaluate_descriptions(gen: HFGenerator, world: PreparedDataset, rows: list[dict], describe: Sequence[str],
+                          sampling: Sampling, task: str) -> EvalResult:
+    prompts = [describe[i % len(describe)] for i in range(len(rows))]
     answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], prompts, sampling, desc=task)]
     scores = mention_prf(answers, [visible_truth(world, r) for r in rows])
     preds = [{"id": r["id"], "task": task, "question": q, "answer": a} for r, q, a in zip(rows, prompts, answers)]

@@ -12,7 +12,8 @@ from typing import Iterable, Iterator
 
 @contextmanager
 def atomic_path(target: str | Path, directory: bool = False) -> Iterator[Path]:
-    """Yield a temporary sibling path; rename it onto target only if the block succeeds."""
+    """Yield a temporary sibling path (an existing empty directory when directory=True); rename it
+    onto target only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

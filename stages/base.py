@@ -12,6 +12,7 @@ from selfsynth.models.load import SOURCE_FILE, check_llava_dir, fingerprint
 from selfsynth.models.pretrain import pretrain_world_model
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
+from selfsynth.prompts import load_prompts
 from selfsynth.tracking import mlflow_run
 
 OUT = Path("models/base")
@@ -22,7 +23,6 @@ log = logging.getLogger("base")
 def pin_external(model_dir: str) -> None:
     path = check_llava_dir(model_dir).resolve()
     with atomic_path(OUT, directory=True) as tmp:
-        tmp.mkdir(parents=True, exist_ok=True)
         (tmp / SOURCE_FILE).write_text(json.dumps({"path": str(path), "fingerprint": fingerprint(path)}, indent=2))
     log.info("pinned %s", path)
 
@@ -37,7 +37,7 @@ def main() -> None:
     check_images(world.root, corpus, "data/world/generic.jsonl")
     torch.manual_seed(params.seed)
     with mlflow_run(params, "base-pretrain", stage="base") as mlf, tempfile.TemporaryDirectory() as scratch:
-        model, processor, history, vision_accuracy = pretrain_world_model(params, world, Path(scratch))
+        model, processor, history, vision_accuracy = pretrain_world_model(params, world, load_prompts(params.dataset.name), Path(scratch))
         for step, loss in zip(history.steps, history.losses):
             mlf.log_metric("pretrain_loss", loss, step=step)
         for epoch, acc in enumerate(vision_accuracy, 1):

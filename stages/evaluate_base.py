@@ -8,6 +8,7 @@ from selfsynth.generation.hf import HFGenerator, Sampling
 from selfsynth.io import write_json, write_jsonl
 from selfsynth.models.load import load_lmm
 from selfsynth.params import load_params
+from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, mlflow_run
 
 METRICS = Path("metrics/base.json")
@@ -23,9 +24,11 @@ def main() -> None:
     gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.seed)
     test = world.split("test")[: params.eval_base.max_images]
     with mlflow_run(params, "base", method="base", stage="evaluate") as mlf:
-        ident = evaluate_identification(gen, world, test, g.max_new_tokens)
-        greedy = evaluate_descriptions(gen, world, test, Sampling(max_new_tokens=g.max_new_tokens), "describe_greedy")
-        sampled = evaluate_descriptions(gen, world, test, Sampling(temperature=1.0, max_new_tokens=g.max_new_tokens),
+        prompts = load_prompts(params.dataset.name)
+        ident = evaluate_identification(gen, world, test, prompts.identify, g.max_new_tokens)
+        greedy = evaluate_descriptions(gen, world, test, prompts.describe, Sampling(max_new_tokens=g.max_new_tokens),
+                                       "describe_greedy")
+        sampled = evaluate_descriptions(gen, world, test, prompts.describe, Sampling(temperature=1.0, max_new_tokens=g.max_new_tokens),
                                         "describe_t1")
         general = evaluate_general_ability(gen, world, g.max_new_tokens)
         metrics = {"identification": ident.metrics, "description_greedy": greedy.metrics,

@@ -6,6 +6,7 @@ from selfsynth.data.dataset import load_prepared
 from selfsynth.io import atomic_path, write_json
 from selfsynth.params import load_params
 from selfsynth.plots import world_contact_sheet
+from selfsynth.prompts import load_prompts
 from selfsynth.world.generate import build_world
 
 OUT = Path("data/world")
@@ -15,7 +16,7 @@ log = logging.getLogger("prepare")
 def main() -> None:
     params = load_params()
     with atomic_path(OUT, directory=True) as tmp:
-        summary = build_world(params.world, params.seed, tmp)
+        summary = build_world(params.world, params.seed, tmp, load_prompts(params.dataset.name).describe)
     log.info("world: %s", summary)
     world = load_prepared(OUT)
     world_contact_sheet(OUT, world.labels, world.manifest, Path("reports/world.png"))

@@ -34,7 +34,6 @@ def main() -> None:
         gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
     stats = {}
     with atomic_path(OUT, directory=True) as tmp:
-        tmp.mkdir(parents=True)
         for method in METHODS:
             planned = [pair for r in train for pair in plan_pairs(
                 method, r["id"], r["label_name"], concepts[str(r["label"])]["visual_features"], zstar[r["id"]],

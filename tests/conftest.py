@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
 os.environ.update(OFFLINE)
+DVC = str(Path(sys.executable).parent / "dvc")  # the venv's dvc, whatever PATH says
 
 
 def micro_params() -> dict:
@@ -41,12 +42,13 @@ def make_project(root: Path, params: dict | None = None, dvc: bool = False) -> P
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copytree(REPO / "prompts", root / "prompts")
     write_params(root, params or micro_params())
     if dvc:
         # dvc.yaml lists library folders as dependencies: link them so hashes are real
         os.symlink(REPO / "selfsynth", root / "selfsynth")
-        for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
-                    ["dvc", "config", "core.check_update", "false"]):
+        for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], [DVC, "config", "core.analytics", "false"],
+                    [DVC, "config", "core.check_update", "false"]):
             subprocess.run(cmd, cwd=root, check=True, env={**os.environ, **OFFLINE})
     return root
 
@@ -62,7 +64,7 @@ def run_stage(root: Path, name: str, check: bool = True) -> subprocess.Completed
 def dvc(root: Path, *args: str) -> str:
     env = {**os.environ, **OFFLINE, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(["dvc", *args], cwd=root, env=env, capture_output=True, text=True)
+    proc = subprocess.run([DVC, *args], cwd=root, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc.stdout

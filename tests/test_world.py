@@ -10,6 +10,10 @@ from selfsynth.concepts import concepts_from_world
 from selfsynth.params import WorldParams
 from selfsynth.world.attributes import FAMILIES, HIDEABLE, contains_attribute_word, mentioned_attributes
 from selfsynth.world.generate import build_world
+from selfsynth.prompts import load_prompts
+
+MICRO = WorldParams(size="micro", image_size=64, hide_prob=0.3, noise=0.03)
+PROMPTS = load_prompts("aviary", Path(__file__).resolve().parents[1] / "prompts").describe
 
 
 def digest(root: Path) -> dict:
@@ -20,7 +24,7 @@ def digest(root: Path) -> dict:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("world")
-    build_world(WorldParams(size="micro", image_size=64, hide_prob=0.3, noise=0.03), 7, root)
+    build_world(MICRO, 7, root, PROMPTS)
     return root
 
 
@@ -32,13 +36,13 @@ def load(root):
 
 
 def test_same_seed_gives_byte_identical_world_and_concepts(world, tmp_path):
-    build_world(WorldParams(size="micro", image_size=64, hide_prob=0.3, noise=0.03), 7, tmp_path)
+    build_world(MICRO, 7, tmp_path, PROMPTS)
     assert digest(world) == digest(tmp_path)
     assert json.dumps(concepts_from_world(load(world)[0])) == json.dumps(concepts_from_world(load(tmp_path)[0]))
 
 
 def test_another_seed_gives_another_world(world, tmp_path):
-    build_world(WorldParams(size="micro", image_size=64, hide_prob=0.3, noise=0.03), 8, tmp_path)
+    build_world(MICRO, 8, tmp_path, PROMPTS)
     assert (world / "manifest.jsonl").read_bytes() != (tmp_path / "manifest.jsonl").read_bytes()
 
 

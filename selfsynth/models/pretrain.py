@@ -12,23 +12,23 @@ from ..data.dataset import PreparedDataset
 from ..params import Params
 from ..training.sft import Example, LossHistory, train
 from ..world.attributes import FAMILIES
-from ..world.text import DESCRIBE_PROMPTS, IDENTIFY_PROMPT
+from ..prompts import PromptSet
 from .tiny_llava import build_model, build_processor, train_tokenizer
 from .vision_pretrain import pretrain_vision
 
 
-def tokenizer_corpus(world: PreparedDataset) -> list[str]:
+def tokenizer_corpus(world: PreparedDataset, prompts: PromptSet) -> list[str]:
     """Everything the pipeline will say in this world: corpus, prompts, concept lines, species names."""
-    texts = ["USER: ASSISTANT:", IDENTIFY_PROMPT, *DESCRIBE_PROMPTS]
+    texts = ["USER: ASSISTANT:", prompts.identify, *prompts.describe, *prompts.simple, *prompts.explain, *prompts.cot]
     texts += [ex["prompt"] + " " + ex["answer"] for g in world.generic for ex in g["examples"]]
     texts += [c for f in FAMILIES for v in f.values for c in v.concepts]
     texts += [f"This is an image of a {name}." for name in world.class_names]
     return texts
 
 
-def pretrain_world_model(params: Params, world: PreparedDataset, scratch: Path):
+def pretrain_world_model(params: Params, world: PreparedDataset, prompts: PromptSet, scratch: Path):
     p = params.base
-    tokenizer = train_tokenizer(tokenizer_corpus(world), p.text.vocab_size)
+    tokenizer = train_tokenizer(tokenizer_corpus(world, prompts), p.text.vocab_size)
     processor = build_processor(tokenizer, params.world.image_size, p.vision.patch_size)
     model = build_model(p, tokenizer, params.world.image_size)
     corpus = [g for g in world.generic if g["split"] == "train"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Sequence
 
 from tqdm import tqdm
 
@@ -15,7 +16,7 @@ from ..params import WorldParams
 from .attributes import FAMILIES, FAMILY_BY_KEY, HIDEABLE
 from .draw import Nuisance, render
 from .species import Species, make_species
-from .text import DESCRIBE_PROMPTS, attribute_qa, caption
+from .text import attribute_qa, caption
 
 CAPTIONS_PER_IMAGE = 2
 QUESTIONS_PER_IMAGE = 3
@@ -41,8 +42,9 @@ def field_guide(species: list[Species], seed: int) -> list[dict]:
     return out
 
 
-def build_world(world: WorldParams, seed: int, out: Path) -> dict:
-    """Write labels.json, manifest.jsonl, generic.jsonl and images/ under out; return a summary."""
+def build_world(world: WorldParams, seed: int, out: Path, describe_prompts: Sequence[str]) -> dict:
+    """Write labels.json, manifest.jsonl, generic.jsonl and images/ under out; return a summary.
+    Captions answer the dataset's own describe prompts, so the describe step asks what was taught."""
     counts = world.counts
     species = make_species(counts.n_genera, counts.species_per_genus, _rng(seed, "species"))
     labels = field_guide(species, seed)
@@ -73,7 +75,7 @@ def build_world(world: WorldParams, seed: int, out: Path) -> dict:
         visible = _visible(rng, world.hide_prob)
         rel = f"images/generic-{split}/g{i:05d}.png"
         render(attributes, visible, Nuisance.sample(rng, world.noise), world.image_size).save(out / _mk(out, rel))
-        examples = [{"kind": "caption", "prompt": rng.choice(DESCRIBE_PROMPTS), "answer": caption(attributes, visible, rng)}
+        examples = [{"kind": "caption", "prompt": rng.choice(describe_prompts), "answer": caption(attributes, visible, rng)}
                     for _ in range(CAPTIONS_PER_IMAGE)]
         for fam in rng.sample([f.key for f in FAMILIES], QUESTIONS_PER_IMAGE):
             q, a = attribute_qa(fam, attributes, visible, rng)

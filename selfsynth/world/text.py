@@ -9,17 +9,6 @@ import random
 
 from .attributes import FAMILIES, FAMILY_BY_KEY
 
-DESCRIBE_PROMPTS = (
-    "Describe the bird's appearance.",
-    "Describe only the bird's appearance, not the background.",
-    "What does this bird look like?",
-    "Describe the visible features of this bird in detail.",
-    "List the visual features of the bird in this picture.",
-    "Give a detailed description of the bird's plumage, beak, tail and markings.",
-)
-IDENTIFY_PROMPT = "What is the name of this bird?"
-
-
 def _cap(s: str) -> str:
     return s[:1].upper() + s[1:]
 
