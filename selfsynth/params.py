@@ -132,6 +132,7 @@ class LoraParams(Strict):
     alpha: int = Field(ge=1)
     dropout: float = Field(ge=0, lt=1)
     targets: list[str] = Field(min_length=1)
+    train_label_tokens: bool  # also train the embedding rows of class-name tokens (words new to the base LM)
 
 
 class RoundTrainParams(Strict):
@@ -142,6 +143,7 @@ class RoundTrainParams(Strict):
     warmup_ratio: float = Field(ge=0, lt=1)
     weight_decay: float = Field(ge=0)
     augment: bool
+    general_mix: float = Field(ge=0)  # generic examples per task pair (paper: LLaVA-Instruct 1:1), keeps general ability
 
 
 class EvaluateParams(Strict):

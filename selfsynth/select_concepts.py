@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -12,9 +13,19 @@ from .encoders import TfidfEncoder, embed_unique, make_encoder
 from .selection import SelectionError, select_concepts
 
 
-def select_for_images(images: Sequence[dict], descriptions: Sequence[dict], concepts: dict, *, encoder: str,
-                      beta: float, tau: float, min_concepts: int) -> list[dict]:
-    """One row per image: Z* (best first) and the score of every concept of its class."""
+@dataclass(frozen=True)
+class SelectionInputs:
+    """Embedded descriptions and concepts of a set of images: embed once, select at any beta."""
+    images: list
+    desc_emb: np.ndarray
+    desc_owner: np.ndarray
+    concept_emb: np.ndarray
+    concept_class: np.ndarray
+    concept_texts: list
+
+
+def embed_for_selection(images: Sequence[dict], descriptions: Sequence[dict], concepts: dict,
+                        encoder: str) -> SelectionInputs:
     by_image = defaultdict(list)
     for d in descriptions:
         by_image[d["id"]].append(d["text"])
@@ -36,15 +47,25 @@ def select_for_images(images: Sequence[dict], descriptions: Sequence[dict], conc
     enc = make_encoder(encoder)
     if isinstance(enc, TfidfEncoder):
         enc.fit(desc_texts + concept_texts)
-    desc_emb = embed_unique(enc, desc_texts, role="query")
-    concept_emb = embed_unique(enc, concept_texts, role="passage")
-    sels = select_concepts(desc_emb, np.asarray(desc_owner), concept_emb, np.asarray(concept_class),
-                           np.asarray([r["label"] for r in images]), beta=beta, tau=tau, min_concepts=min_concepts)
-    out = []
-    for row, sel in zip(images, sels, strict=True):
-        out.append({"id": row["id"], "label": row["label"], "zstar": [concept_texts[j] for j in sel.selected],
-                    "scores": {concept_texts[j]: float(s) for j, s in zip(sel.concepts, sel.scores)}})
-    return out
+    return SelectionInputs(list(images), embed_unique(enc, desc_texts, role="query"), np.asarray(desc_owner),
+                           embed_unique(enc, concept_texts, role="passage"), np.asarray(concept_class), concept_texts)
+
+
+def select_from(inputs: SelectionInputs, *, beta: float, tau: float, min_concepts: int) -> list[dict]:
+    """One row per image: Z* (best first) and the score of every concept of its class."""
+    sels = select_concepts(inputs.desc_emb, inputs.desc_owner, inputs.concept_emb, inputs.concept_class,
+                           np.asarray([r["label"] for r in inputs.images]), beta=beta, tau=tau,
+                           min_concepts=min_concepts)
+    texts = inputs.concept_texts
+    return [{"id": row["id"], "label": row["label"], "zstar": [texts[j] for j in sel.selected],
+             "scores": {texts[j]: float(s) for j, s in zip(sel.concepts, sel.scores)}}
+            for row, sel in zip(inputs.images, sels, strict=True)]
+
+
+def select_for_images(images: Sequence[dict], descriptions: Sequence[dict], concepts: dict, *, encoder: str,
+                      beta: float, tau: float, min_concepts: int) -> list[dict]:
+    return select_from(embed_for_selection(images, descriptions, concepts, encoder), beta=beta, tau=tau,
+                       min_concepts=min_concepts)
 
 
 def _prf(selected: Sequence[Sequence[str]], truth: Sequence[Sequence[str]]) -> dict:

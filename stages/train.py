@@ -15,8 +15,8 @@ from selfsynth.models.load import load_lmm
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
 from selfsynth.tracking import mlflow_run
-from selfsynth.training.lora import add_lora, trainable_summary
-from selfsynth.training.sft import Example, train
+from selfsynth.training.lora import add_lora, label_token_ids, trainable_summary
+from selfsynth.training.sft import Example, general_examples, train
 
 log = logging.getLogger("train")
 
@@ -35,8 +35,10 @@ def main(method: str, rnd: int) -> None:
     check_images(world.root, pairs, f"data/synthesize/round-{rnd}/{method}.jsonl")
     out = Path(f"models/{method}/round-{rnd}")
     model, processor = load_lmm(previous_model(method, rnd))
-    model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets)
+    tokens = label_token_ids(processor.tokenizer, world.class_names) if p.lora.train_label_tokens else []
+    model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
     examples = [Example(str(world.root / x["image"]), x["question"], x["answer"]) for x in pairs]
+    examples += general_examples(world, round(p.general_mix * len(pairs)), params.seed + rnd)
     with mlflow_run(params, f"train-{method}-round-{rnd}", method=method, round=rnd, stage="train") as mlf, \
             tempfile.TemporaryDirectory() as scratch:
         mlf.log_metrics(trainable_summary(model))

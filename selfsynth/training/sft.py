@@ -6,6 +6,7 @@ processor's own chat template, the answer follows it, and only answer tokens car
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,6 +26,17 @@ class Example:
     image: str
     prompt: str
     answer: str
+
+
+def general_examples(world, n: int, seed: int) -> list[Example]:
+    """n examples of the generic corpus (captions, attribute questions), drawn without replacement
+    where possible: the paper's general-data mix that keeps the tuned model a describer."""
+    pool = [Example(str(world.image(g)), ex["prompt"], ex["answer"])
+            for g in world.generic if g["split"] == "train" for ex in g["examples"]]
+    if n <= 0 or not pool:
+        return []
+    rng = random.Random(seed)
+    return [pool[i] for i in (rng.sample(range(len(pool)), n) if n <= len(pool) else rng.choices(range(len(pool)), k=n))]
 
 
 class ExampleDataset(Dataset):
