@@ -1,5 +1,6 @@
 """`dvc repro` on the micro world: every stage runs, outputs are real and reload, reruns are cached."""
 import json
+import shutil
 import sqlite3
 
 import yaml
@@ -7,7 +8,7 @@ from transformers import AutoProcessor, LlavaForConditionalGeneration
 
 from selfsynth.generation.hf import HFGenerator, Sampling
 from selfsynth.models.load import check_llava_dir
-from tests.conftest import dvc, write_params
+from tests.conftest import dvc, run_stage, write_params
 
 METHODS = ("nl", "lge", "ours", "nofilter")
 STAGES = ("prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize",
@@ -105,3 +106,23 @@ def test_round_one_writes_pairs_models_and_metrics_for_every_method(micro_projec
     assert nl["EE"] <= 1.0
     sel = json.loads((root / "metrics/select.json").read_text())
     assert set(sel) == {"selected", "all_class_concepts", "random_same_size"}
+
+
+def test_the_lmm_answer_writer_keeps_every_image_and_only_answers_naming_the_label(micro_project, tmp_path):
+    root, _ = micro_project
+    copy = tmp_path / "p"
+    shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(".dvc", ".git", "mlflow.db"))
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["synthesize"].update(writer="lmm", max_new_tokens=16)
+    write_params(copy, params)
+    run_stage(copy, "synthesize")
+    n_train = sum(json.loads(x)["split"] == "train" for x in (copy / "data/world/manifest.jsonl").read_text().splitlines())
+    for method in METHODS:
+        pairs = [json.loads(x) for x in (copy / f"data/synthesize/round-1/{method}.jsonl").read_text().splitlines()]
+        assert len(pairs) == 2 * n_train
+        assert all(p["label"].lower() in p["answer"].lower() for p in pairs)
+        assert {p["writer"] for p in pairs} <= {"lmm", "template"}
+    stats = json.loads((copy / "metrics/synthesize.json").read_text())
+    # the tiny base model has never seen a species name: its rewrites fail the label check and fall back
+    assert stats["ours"]["fallbacks"] == sum(p["writer"] == "template" for p in
+                                             map(json.loads, (copy / "data/synthesize/round-1/ours.jsonl").read_text().splitlines()))
