@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .metrics.identification import normalize
+from .metrics.identification import NameMatcher
 from .prompts import PromptSet
 
 METHODS = ("nl", "lge", "ours", "nofilter")
@@ -66,7 +66,7 @@ def rewrite_prompt(label: str, features: Sequence[str], question: str) -> str:
 
 
 def names_label(answer: str, label: str) -> bool:
-    return normalize(label) in normalize(answer)
+    return NameMatcher([label]).lenient(answer, 0)
 
 
 def method_features(method: str, class_concepts: Sequence[str], zstar: Sequence[str], rng: random.Random) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..data.dataset import PreparedDataset
 from ..params import Params
-from ..training.sft import Example, LossHistory, train
+from ..training.sft import LossHistory, generic_examples, train
 from ..world.attributes import FAMILIES
 from ..prompts import PromptSet
 from .tiny_llava import build_model, build_processor, train_tokenizer
@@ -38,7 +38,7 @@ def pretrain_world_model(params: Params, world: PreparedDataset, prompts: Prompt
                                       lr=p.vision_pretrain.lr, seed=params.seed)
     model.model.vision_tower.requires_grad_(False)
 
-    examples = [Example(str(world.image(g)), ex["prompt"], ex["answer"]) for g in corpus for ex in g["examples"]]
+    examples = generic_examples(world)
     random.Random(params.seed).shuffle(examples)
     history: LossHistory = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
                                  batch_size=p.train.batch_size, lr=p.train.lr, warmup_ratio=p.train.warmup_ratio,

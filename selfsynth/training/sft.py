@@ -28,11 +28,16 @@ class Example:
     answer: str
 
 
-def general_examples(world, n: int, seed: int) -> list[Example]:
-    """n examples of the generic corpus (captions, attribute questions), drawn without replacement
-    where possible: the paper's general-data mix that keeps the tuned model a describer."""
-    pool = [Example(str(world.image(g)), ex["prompt"], ex["answer"])
+def generic_examples(world) -> list[Example]:
+    """Every caption and attribute question of the generic corpus's training images."""
+    return [Example(str(world.image(g)), ex["prompt"], ex["answer"])
             for g in world.generic if g["split"] == "train" for ex in g["examples"]]
+
+
+def general_examples(world, n: int, seed: int) -> list[Example]:
+    """n examples of the generic corpus, drawn without replacement where possible: the paper's
+    general-data mix that keeps the tuned model a describer."""
+    pool = generic_examples(world)
     if n <= 0 or not pool:
         return []
     rng = random.Random(seed)
