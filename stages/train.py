@@ -8,6 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from transformers import set_seed
+
 from selfsynth.augment import Augment
 from selfsynth.data.dataset import check_images, load_prepared
 from selfsynth.io import atomic_path, read_jsonl
@@ -34,6 +36,7 @@ def main(method: str, rnd: int) -> None:
         raise ValueError(f"data/synthesize/round-{rnd}/{method}.jsonl: no training pairs")
     check_images(world.root, pairs, f"data/synthesize/round-{rnd}/{method}.jsonl")
     out = Path(f"models/{method}/round-{rnd}")
+    set_seed(params.seed + rnd)  # LoRA's initial weights are drawn before the Trainer seeds anything
     model, processor = load_lmm(previous_model(method, rnd))
     tokens = label_token_ids(processor.tokenizer, world.class_names) if p.lora.train_label_tokens else []
     model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
