@@ -23,6 +23,8 @@ class PreparedDataset:
     generic: list[dict]
 
     def image(self, row: dict) -> Path:
+        """row["image"] is relative to root (the world) or absolute (real datasets): pathlib's `/`
+        keeps an absolute right-hand side as it is."""
         return self.root / row["image"]
 
     def split(self, name: str) -> list[dict]:
