@@ -11,7 +11,10 @@ class Generator(Protocol):
                  desc: str = "generate") -> list[list[str]]: ...
 
 
-def make_generator(backend: str, model, processor, batch_size: int, seed: int) -> Generator:
+def make_generator(backend: str, model, processor, batch_size: int, seed: int,
+                   model_dir=None) -> Generator:
+    """hf uses the loaded model; vllm loads model_dir itself (model is ignored: pass None rather
+    than loading the weights twice on the GPU)."""
     if backend == "hf":
         return HFGenerator(model, processor, batch_size=batch_size, seed=seed)
     if backend == "vllm":
@@ -20,5 +23,8 @@ def make_generator(backend: str, model, processor, batch_size: int, seed: int) -
         except ImportError:
             raise RuntimeError("generation.backend: 'vllm' is selected but vllm is not installed "
                                "(pip install '.[vllm]' on a GPU machine)") from None
-        raise NotImplementedError("generation.backend: the vllm backend is not implemented yet (issue 5)")
+        if model_dir is None:
+            raise ValueError("generation.backend: 'vllm' needs the model directory (make_generator(..., model_dir=...))")
+        from .vllm_backend import VLLMGenerator
+        return VLLMGenerator(model_dir, processor, seed=seed)
     raise ValueError(f"generation.backend: unknown backend {backend!r}")
