@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY=true
 export DO_NOT_TRACK=1
 export TOKENIZERS_PARALLELISM=false
 
-.PHONY: install repro test mlflow clean
+.PHONY: install repro test mlflow seeds ablations notebook clean
 
 install: $(STAMP)
 
@@ -30,6 +30,19 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+# Two more seeds of the study as DVC experiments, then reports/table1-seeds.md (mean ± sd over 3 seeds).
+seeds: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth.experiments seeds $(ARGS)
+
+# The paper's ablations (beta grid, TF-IDF encoder, label check first) as queued DVC experiments;
+# ARGS="--encoder /path/to/e5-large" adds a local encoder, ARGS="--only beta-0" runs one.
+ablations: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth.experiments ablations $(ARGS)
+
+notebook: $(STAMP)
+	$(BIN)/python -m pip install -q jupyterlab
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab notebooks/analysis.ipynb
 
 mlflow: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 
 class Strict(BaseModel):
@@ -34,6 +34,7 @@ WORLD_SIZES = {
 
 
 class WorldParams(Strict):
+    seed: int  # the world and its pretrained base model: fixed inputs, like a downloaded dataset and checkpoint
     size: Literal["micro", "default"]
     image_size: int = Field(ge=32, le=336)
     hide_prob: float = Field(ge=0.0, lt=1.0)
@@ -104,17 +105,29 @@ class DescribeParams(Strict):
     backend: Backend
 
 
+class SelectSweepParams(Strict):
+    """Selection-only ablations, computed by the select stage on the same descriptions."""
+    betas: list[float]
+    encoders: list[str]  # besides select.encoder
+    per_image: list[int]  # descriptions per image (the paper's Figure 5)
+
+
 class SelectParams(Strict):
     encoder: str = Field(min_length=1)  # minilm | tfidf | a local sentence-transformers directory
     beta: float
     tau: float = Field(gt=0)
     min_concepts: int = Field(ge=1)
+    sweep: SelectSweepParams
 
 
 class MixParams(Strict):
+    """Share of simple / explain / chain-of-thought questions (the authors' code: about 40/20/40)."""
     simple: float = Field(ge=0)
     explain: float = Field(ge=0)
     cot: float = Field(ge=0)
+
+    def kinds(self, n: int, rng) -> list[str]:
+        return rng.choices(("simple", "explain", "cot"), weights=(self.simple, self.explain, self.cot), k=n)
 
 
 class SynthesizeParams(Strict):
@@ -144,6 +157,24 @@ class RoundTrainParams(Strict):
     weight_decay: float = Field(ge=0)
     augment: bool
     general_mix: float = Field(ge=0)  # generic examples per task pair (paper: LLaVA-Instruct 1:1), keeps general ability
+    later_epochs: float = Field(gt=0)  # epochs of rounds 2..K (the paper: 2 every round)
+
+
+class RejectionParams(Strict):
+    """Steps 2.5 / 2.6: candidates from the previous round's model, one kept per question."""
+    questions: int = Field(ge=1)  # explain / chain-of-thought questions per training image (paper: 8)
+    samples: int = Field(ge=1)  # candidates per question (paper: 3)
+    temperature: float = Field(gt=0)
+    top_p: float = Field(gt=0, le=1)
+    max_new_tokens: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    backend: Backend
+    label_check: Literal["after_score", "before_score"]  # paper: top score first, then the label check
+
+
+class RoundSpec(Strict):
+    round: int = Field(ge=2)
+    after: int = Field(ge=1)
 
 
 class EvaluateParams(Strict):
@@ -160,6 +191,7 @@ class TrackingParams(Strict):
 
 class Params(Strict):
     seed: int
+    workers: int = Field(ge=0)  # processes for a stage's independent methods; 0 = one per CPU core (1 on CUDA)
     dataset: DatasetParams
     world: WorldParams
     base: BaseParams
@@ -168,8 +200,25 @@ class Params(Strict):
     select: SelectParams
     synthesize: SynthesizeParams
     train: RoundTrainParams
+    rejection: RejectionParams
+    rounds: dict[str, RoundSpec]  # rounds 2..K; DVC runs one generate / rejection / train / evaluate per entry
     evaluate: EvaluateParams
     tracking: TrackingParams
+
+    @field_validator("rounds")
+    @classmethod
+    def _rounds_chain(cls, rounds: dict[str, RoundSpec]) -> dict[str, RoundSpec]:
+        """Round r must be named round-r and continue from round r-1: a typo here would silently
+        train a round on the wrong model."""
+        for i, (name, spec) in enumerate(rounds.items(), start=2):
+            if name != f"round-{spec.round}" or spec.round != i or spec.after != i - 1:
+                raise ValueError(f"entry {name!r} must read 'round-{i}: {{round: {i}, after: {i - 1}}}' "
+                                 f"(rounds run 2, 3, ... in order, each after the one before)")
+        return rounds
+
+    @property
+    def last_round(self) -> int:
+        return 1 + len(self.rounds)
 
 
 class ParamsError(ValueError):

@@ -30,10 +30,7 @@ def world_contact_sheet(root: Path, labels: list[dict], manifest: list[dict], ou
         row[0].text(-0.1, 0.5, cls["name"], transform=row[0].transAxes, rotation=90, ha="right", va="center",
                     fontsize=8, weight="bold")
     fig.suptitle("The aviary: training images per species, with the concepts each one shows", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def loss_curve(steps: list[int], losses: list[float], out: Path, title: str) -> None:
@@ -43,7 +40,11 @@ def loss_curve(steps: list[int], losses: list[float], out: Path, title: str) -> 
     ax.set_ylabel("training loss")
     ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
+    save_figure(fig, out)
+
+
+def save_figure(fig, out: Path, dpi: int = 110) -> None:
     fig.tight_layout()
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)

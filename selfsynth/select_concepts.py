@@ -87,3 +87,32 @@ def selection_quality(rows: Sequence[dict], images: Sequence[dict], concepts: di
     rand = [rng.sample(all_c, len(r["zstar"])) for r, all_c in zip(rows, every)]
     return {"selected": _prf([r["zstar"] for r in rows], truth), "all_class_concepts": _prf(every, truth),
             "random_same_size": _prf(rand, truth)}
+
+
+def keep_descriptions(inputs: SelectionInputs, per_image: int, seed: int) -> SelectionInputs:
+    """The same embeddings with at most `per_image` descriptions per image (the paper's Figure 5
+    axis) — a subset of rows, so no text is embedded twice."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for i in range(len(inputs.images)):
+        rows = np.flatnonzero(inputs.desc_owner == i)
+        keep.extend(rows if len(rows) <= per_image else np.sort(rng.choice(rows, per_image, replace=False)))
+    keep = np.asarray(keep, dtype=int)
+    return SelectionInputs(inputs.images, inputs.desc_emb[keep], inputs.desc_owner[keep], inputs.concept_emb,
+                           inputs.concept_class, inputs.concept_texts)
+
+
+def selection_sweep(inputs_by_encoder: dict[str, SelectionInputs], images: Sequence[dict], concepts: dict, *,
+                    betas: Sequence[float], per_image: Sequence[int], main_encoder: str, beta: float, tau: float,
+                    min_concepts: int, seed: int) -> dict:
+    """Selection quality over the beta grid for each text encoder, and against the number of
+    descriptions per image: the ablations that need no retraining."""
+    def quality(inputs, b):
+        rows = select_from(inputs, beta=b, tau=tau, min_concepts=min_concepts)
+        q = selection_quality(rows, images, concepts, seed)
+        return {**q["selected"], "all_class_concepts_f1": q["all_class_concepts"]["f1"],
+                "random_same_size_f1": q["random_same_size"]["f1"]}
+
+    return {"beta": {enc: {str(b): quality(inputs, b) for b in betas} for enc, inputs in inputs_by_encoder.items()},
+            "descriptions_per_image": {str(k): quality(keep_descriptions(inputs_by_encoder[main_encoder], k, seed), beta)
+                                       for k in per_image}}

@@ -11,13 +11,13 @@ grounded answer from the image alone.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from typing import Sequence
 
+from .layout import METHODS
 from .metrics.identification import NameMatcher
+from .params import MixParams as Mix
 from .prompts import PromptSet
 
-METHODS = ("nl", "lge", "ours", "nofilter")
 NL_ANSWER = "This is an image of {label}."
 
 _SIMPLE = ("This is a {label}.", "The bird in this image is a {label}.", "It is a {label}.",
@@ -31,17 +31,6 @@ _COT = ("The bird shows {features}. These features identify it as a {label}.",
         "First, the features: {features}. Based on them, this is a {label}.",
         "It has {features}, so the species is {label}.")
 _TEMPLATES = {"simple": _SIMPLE, "explain": _EXPLAIN, "cot": _COT}
-
-
-@dataclass(frozen=True)
-class Mix:
-    """Share of simple / explain / chain-of-thought questions (the authors' code: about 40/20/40)."""
-    simple: float
-    explain: float
-    cot: float
-
-    def kinds(self, n: int, rng: random.Random) -> list[str]:
-        return rng.choices(("simple", "explain", "cot"), weights=(self.simple, self.explain, self.cot), k=n)
 
 
 def join_features(features: Sequence[str]) -> str:

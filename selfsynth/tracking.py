@@ -1,6 +1,8 @@
 """MLflow runs for stages: one experiment per dataset, the DVC experiment and git revision as tags."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import urllib.request
@@ -46,17 +48,51 @@ def flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-@contextmanager
-def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
+def params_key(params: Params, without: tuple[str, ...] = ()) -> str:
+    """A short hash of the params that shape results (tracking settings never do)."""
+    d = {k: v for k, v in params.model_dump().items() if k not in ("tracking", *without)}
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def study_tags(params: Params) -> dict[str, str]:
+    """`study` names one run of the whole study (params incl. seed); `config` groups its seeds."""
+    return {"study": params_key(params), "config": params_key(params, ("seed",)),
+            "git_revision": _git_revision(), "dvc_exp": os.environ.get("DVC_EXP_NAME", ""),
+            "dataset": params.dataset.name, "seed": str(params.seed)}
+
+
+def _experiment(params: Params):
     import mlflow
 
     uri = tracking_uri(params)
     check_tracking(uri)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(params.tracking.experiment or params.dataset.name)
-    with mlflow.start_run(run_name=run_name) as run:
-        mlflow.set_tags({"git_revision": _git_revision(), "dvc_exp": os.environ.get("DVC_EXP_NAME", ""),
-                         "dataset": params.dataset.name, "seed": str(params.seed),
-                         **{k: str(v) for k, v in tags.items()}})
+    return mlflow, mlflow.set_experiment(params.tracking.experiment or params.dataset.name)
+
+
+@contextmanager
+def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
+    """A run for one stage of one study (describe, select, ...)."""
+    mlflow, _ = _experiment(params)
+    with mlflow.start_run(run_name=run_name):
+        mlflow.set_tags({**study_tags(params), **{k: str(v) for k, v in tags.items()}})
+        mlflow.log_params(flatten(params.model_dump()))
+        yield mlflow
+
+
+@contextmanager
+def method_run(params: Params, method: str) -> Iterator[object]:
+    """The one run of a method in this study, reopened by every round: metrics carry the round
+    as their step, so the UI draws accuracy over rounds 1..K per method."""
+    mlflow, experiment = _experiment(params)
+    tags = study_tags(params)
+    found = mlflow.search_runs([experiment.experiment_id], output_format="list", max_results=1,
+                               filter_string=f"tags.study = '{tags['study']}' and tags.kind = 'method' and tags.method = '{method}'")
+    if found:
+        with mlflow.start_run(run_id=found[0].info.run_id):
+            yield mlflow
+        return
+    with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}"):
+        mlflow.set_tags({**tags, "method": method, "kind": "method"})
         mlflow.log_params(flatten(params.model_dump()))
         yield mlflow

@@ -35,7 +35,7 @@ def main() -> None:
     world = load_prepared("data/world")
     corpus = [g for g in world.generic if g["split"] == "train"]
     check_images(world.root, corpus, "data/world/generic.jsonl")
-    torch.manual_seed(params.seed)
+    torch.manual_seed(params.world.seed)
     with mlflow_run(params, "base-pretrain", stage="base") as mlf, tempfile.TemporaryDirectory() as scratch:
         model, processor, history, vision_accuracy = pretrain_world_model(params, world, load_prompts(params.dataset.name), Path(scratch))
         for step, loss in zip(history.steps, history.losses):

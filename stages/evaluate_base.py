@@ -21,9 +21,9 @@ def main() -> None:
     world = load_prepared("data/world")
     model, processor = load_lmm("models/base")
     g = params.eval_base.generation
-    gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.seed)
+    gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.world.seed)
     test = world.split("test")[: params.eval_base.max_images]
-    with mlflow_run(params, "base", method="base", stage="evaluate") as mlf:
+    with mlflow_run(params, "evaluate-base", stage="evaluate_base") as mlf:
         prompts = load_prompts(params.dataset.name)
         ident = evaluate_identification(gen, world, test, prompts.identify, g.max_new_tokens)
         greedy = evaluate_descriptions(gen, world, test, prompts.describe, Sampling(max_new_tokens=g.max_new_tokens),

@@ -16,7 +16,7 @@ log = logging.getLogger("prepare")
 def main() -> None:
     params = load_params()
     with atomic_path(OUT, directory=True) as tmp:
-        summary = build_world(params.world, params.seed, tmp, load_prompts(params.dataset.name).describe)
+        summary = build_world(params.world, params.world.seed, tmp, load_prompts(params.dataset.name).describe)
     log.info("world: %s", summary)
     world = load_prepared(OUT)
     world_contact_sheet(OUT, world.labels, world.manifest, Path("reports/world.png"))

@@ -1,15 +1,18 @@
-"""Step 1.2: information-bottleneck selection of the image-level concepts Z* each image really shows."""
+"""Step 1.2: information-bottleneck selection of the image-level concepts Z* each image really shows.
+Also the selection-only ablations (beta grid, text encoders, descriptions per image), which reuse
+the same embedded descriptions and need no retraining."""
 import logging
 from pathlib import Path
 
 from selfsynth.data.dataset import load_prepared
 from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
 from selfsynth.params import load_params
-from selfsynth.select_concepts import select_for_images, selection_quality
+from selfsynth.select_concepts import embed_for_selection, select_from, selection_quality, selection_sweep
 from selfsynth.tracking import flatten, mlflow_run
 
 OUT = Path("data/select/zstar.jsonl")
 METRICS = Path("metrics/select.json")
+SWEEP = Path("metrics/select_sweep.json")
 log = logging.getLogger("select")
 
 
@@ -21,12 +24,19 @@ def main() -> None:
     descriptions = read_jsonl("data/describe/descriptions.jsonl")
     train = world.split("train")
     with mlflow_run(params, "select", stage="select") as mlf:
-        rows = select_for_images(train, descriptions, concepts, encoder=p.encoder, beta=p.beta, tau=p.tau,
-                                 min_concepts=p.min_concepts)
+        inputs = {p.encoder: embed_for_selection(train, descriptions, concepts, p.encoder)}
+        rows = select_from(inputs[p.encoder], beta=p.beta, tau=p.tau, min_concepts=p.min_concepts)
         quality = selection_quality(rows, train, concepts, params.seed)
         mlf.log_metrics(flatten(quality))
+        for enc in p.sweep.encoders:
+            if enc not in inputs:
+                inputs[enc] = embed_for_selection(train, descriptions, concepts, enc)
+        sweep = selection_sweep(inputs, train, concepts, betas=p.sweep.betas, per_image=p.sweep.per_image,
+                                main_encoder=p.encoder, beta=p.beta, tau=p.tau, min_concepts=p.min_concepts,
+                                seed=params.seed)
         write_jsonl(OUT, rows)
         write_json(METRICS, quality)
+        write_json(SWEEP, sweep)
     log.info("selection: %s", quality)
 
 

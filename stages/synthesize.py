@@ -10,7 +10,7 @@ from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_j
 from selfsynth.models.load import load_lmm
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
-from selfsynth.synthesis import METHODS, Mix, accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
+from selfsynth.synthesis import METHODS, accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 
 OUT = Path("data/synthesize/round-1")
 log = logging.getLogger("synthesize")
@@ -23,7 +23,7 @@ def main() -> None:
     concepts = read_json("data/concepts.json")
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
     prompts = load_prompts(params.dataset.name)
-    mix = Mix(**p.mix.model_dump())
+    mix = p.mix
     train = world.split("train")
     missing = [r["id"] for r in train if r["id"] not in zstar]
     if missing:

@@ -1,7 +1,8 @@
-"""Step 2: LoRA-tune the previous round's model on one method's QA pairs.
+"""Step 2: each round, a fresh LoRA on the merged model of the round before, trained on that
+round's pairs (round 1: synthesized; rounds 2..K: rejection-sampled). The adapter is merged and
+saved as the next round's starting model (merge, not stacked adapters: the paper's recipe).
 
-Usage: python -m stages.train <method> <round>. Round 1 starts from models/base; round r from
-models/<method>/round-<r-1>/model (the previous adapter merged in).
+Usage: python -m stages.train <round> <method> [<method> ...]
 """
 import logging
 import sys
@@ -13,52 +14,64 @@ from transformers import set_seed
 from selfsynth.augment import Augment
 from selfsynth.data.dataset import check_images, load_prepared
 from selfsynth.io import atomic_path, read_jsonl
+from selfsynth.layout import model_dir, pairs_path, round_dir
 from selfsynth.models.load import load_lmm
+from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
-from selfsynth.tracking import mlflow_run
+from selfsynth.tracking import method_run
 from selfsynth.training.lora import add_lora, label_token_ids, trainable_summary
 from selfsynth.training.sft import Example, general_examples, train
 
 log = logging.getLogger("train")
 
 
-def previous_model(method: str, rnd: int) -> Path:
-    return Path("models/base") if rnd == 1 else Path(f"models/{method}/round-{rnd - 1}/model")
-
-
-def main(method: str, rnd: int) -> None:
-    params = load_params()
+def fit(job: tuple) -> dict:
+    """Train one method's round and save it; runs in a worker process, so it only computes."""
+    params, world, method, rnd = job
     p = params.train
-    world = load_prepared("data/world")
-    pairs = read_jsonl(f"data/synthesize/round-{rnd}/{method}.jsonl")
-    if not pairs:
-        raise ValueError(f"data/synthesize/round-{rnd}/{method}.jsonl: no training pairs")
-    check_images(world.root, pairs, f"data/synthesize/round-{rnd}/{method}.jsonl")
-    out = Path(f"models/{method}/round-{rnd}")
-    set_seed(params.seed + rnd)  # LoRA's initial weights are drawn before the Trainer seeds anything
-    model, processor = load_lmm(previous_model(method, rnd))
+    pairs = read_jsonl(pairs_path(method, rnd))
+    seed = params.seed + rnd
+    set_seed(seed)  # LoRA's initial weights are drawn before the Trainer seeds anything
+    model, processor = load_lmm(model_dir(method, rnd - 1))
     tokens = label_token_ids(processor.tokenizer, world.class_names) if p.lora.train_label_tokens else []
     model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
+    trainable = trainable_summary(model)
     examples = [Example(str(world.root / x["image"]), x["question"], x["answer"]) for x in pairs]
-    examples += general_examples(world, round(p.general_mix * len(pairs)), params.seed + rnd)
-    with mlflow_run(params, f"train-{method}-round-{rnd}", method=method, round=rnd, stage="train") as mlf, \
-            tempfile.TemporaryDirectory() as scratch:
-        mlf.log_metrics(trainable_summary(model))
-        history = train(model, processor, examples, out_dir=Path(scratch), epochs=p.epochs, batch_size=p.batch_size,
-                        lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
-                        seed=params.seed + rnd, augment=Augment(params.seed + rnd) if p.augment else None)
-        for step, loss in zip(history.steps, history.losses):
-            mlf.log_metric("train_loss", loss, step=step)
-        with atomic_path(out, directory=True) as tmp:
-            model.save_pretrained(tmp / "adapter")
-            merged = model.merge_and_unload()
-            merged.save_pretrained(tmp / "model")
-            processor.save_pretrained(tmp / "model")
-            loss_curve(history.steps, history.losses, tmp / "loss.png", f"{method}, round {rnd}: LoRA training")
-        mlf.log_artifacts(str(out / "adapter"), "adapter")
-        mlf.log_artifact(str(out / "loss.png"))
+    examples += general_examples(world, round(p.general_mix * len(pairs)), seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        history = train(model, processor, examples, out_dir=Path(scratch), epochs=p.epochs if rnd == 1 else p.later_epochs,
+                        batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
+                        seed=seed, augment=Augment(seed) if p.augment else None)
+    with atomic_path(round_dir(method, rnd), directory=True) as tmp:
+        model.save_pretrained(tmp / "adapter")
+        merged = model.merge_and_unload()
+        merged.save_pretrained(tmp / "model")
+        processor.save_pretrained(tmp / "model")
+        loss_curve(history.steps, history.losses, tmp / "loss.png", f"{method}, round {rnd}: LoRA training")
+    return {"steps": history.steps, "losses": history.losses, "trainable": trainable, "examples": len(examples)}
+
+
+def main(rnd: int, methods: list[str]) -> None:
+    params = load_params()
+    world = load_prepared("data/world")
+    for method in methods:  # every input checked before any training starts
+        source = pairs_path(method, rnd)
+        pairs = read_jsonl(source)
+        if not pairs:
+            raise ValueError(f"{source}: no training pairs")
+        check_images(world.root, pairs, str(source))
+    results = run_jobs(fit, [(params, world, m, rnd) for m in methods], params.workers)
+    for method, res in zip(methods, results):
+        with method_run(params, method) as mlf:
+            mlf.log_metrics({f"trainable.{k}": v for k, v in res["trainable"].items()}, step=rnd)
+            for step, loss in zip(res["steps"], res["losses"]):
+                mlf.log_metric(f"train_loss.round-{rnd}", loss, step=step)
+            out = round_dir(method, rnd)
+            mlf.log_artifacts(str(out / "adapter"), f"round-{rnd}/adapter")
+            mlf.log_artifact(str(out / "loss.png"), f"round-{rnd}")
+        log.info("round %d, %s: %d examples, losses logged %s", rnd, method, res["examples"], res["losses"][-3:])
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(int(sys.argv[1]), sys.argv[2:])

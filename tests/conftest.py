@@ -29,6 +29,9 @@ def micro_params() -> dict:
     p["describe"].update(prompts=2, samples=3, max_new_tokens=24)
     p["synthesize"]["pairs_per_image"] = 2
     p["train"].update(epochs=1, batch_size=8)
+    p["rejection"].update(questions=2, samples=2, max_new_tokens=24)
+    p["rounds"] = {"round-2": {"round": 2, "after": 1}}  # K = 2: one rejection-sampling round
+    p["select"]["sweep"].update(betas=[0.0, 0.4], per_image=[1, 3])
     p["evaluate"].update(max_images=6, max_new_tokens=24)
     return p
 
@@ -61,10 +64,13 @@ def run_stage(root: Path, name: str, check: bool = True) -> subprocess.Completed
     return proc
 
 
+def dvc_env(root: Path) -> dict:
+    return {**os.environ, **OFFLINE, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def dvc(root: Path, *args: str) -> str:
-    env = {**os.environ, **OFFLINE, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([DVC, *args], cwd=root, env=env, capture_output=True, text=True)
+    proc = subprocess.run([DVC, *args], cwd=root, env=dvc_env(root), capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc.stdout

@@ -11,8 +11,8 @@ from selfsynth.models.load import check_llava_dir
 from tests.conftest import dvc, run_stage, write_params
 
 METHODS = ("nl", "lge", "ours", "nofilter")
-STAGES = ("prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize",
-          *(f"train@{m}" for m in METHODS), *(f"evaluate@{m}" for m in ("base",) + METHODS))
+STAGES = ("prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize", "train_round1",
+          "evaluate_round1", "generate@round-2", "rejection@round-2", "train@round-2", "evaluate@round-2", "report")
 
 
 def test_repro_runs_every_stage(micro_project):
@@ -67,7 +67,7 @@ def test_mlflow_has_the_pretraining_and_evaluation_runs(micro_project):
     with sqlite3.connect(root / "mlflow.db") as db:
         runs = {name for (name,) in db.execute("select name from runs")}
         metrics = {key for (key,) in db.execute("select distinct key from metrics")}
-    assert {"base-pretrain", "base"} <= runs
+    assert {"base-pretrain", "evaluate-base"} <= runs
     assert {"pretrain_loss", "vision_attribute_accuracy", "identification.accuracy"} <= metrics
 
 

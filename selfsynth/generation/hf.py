@@ -26,12 +26,17 @@ class HFGenerator:
         self.batch_size = batch_size
         self.seed = seed
 
-    @torch.no_grad()
     def generate(self, images: Sequence[str], questions: Sequence[str], sampling: Sampling,
                  desc: str = "generate") -> list[list[str]]:
         """One list of sampling.n answers per (image, question) pair, in input order."""
         if len(images) != len(questions):
             raise ValueError("generate: images and questions differ in length")
+        return self.generate_from_prompts(images, [chat_prompt(self.processor, q) for q in questions], sampling, desc)
+
+    @torch.no_grad()
+    def generate_from_prompts(self, images: Sequence[str], prompts: Sequence[str], sampling: Sampling,
+                              desc: str = "generate") -> list[list[str]]:
+        """Like generate, for prompt text already in the chat template (e.g. a multi-turn conversation)."""
         out: list[list[str]] = []
         device = self.model.device
         kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=sampling.n,
@@ -42,10 +47,10 @@ class HFGenerator:
             kwargs.update(do_sample=False)
         self.processor.tokenizer.padding_side = "left"
         starts = range(0, len(images), self.batch_size)
-        for b, start in enumerate(tqdm(starts, desc=desc, mininterval=5)):
+        for b, start in enumerate(tqdm(starts, desc=desc, mininterval=5, disable=len(starts) <= 1)):
             imgs = [Image.open(p).convert("RGB") for p in images[start:start + self.batch_size]]
-            prompts = [chat_prompt(self.processor, q) for q in questions[start:start + self.batch_size]]
-            enc = self.processor(images=imgs, text=prompts, padding=True, return_tensors="pt").to(device)
+            enc = self.processor(images=imgs, text=list(prompts[start:start + self.batch_size]), padding=True,
+                                 return_tensors="pt").to(device)
             if "pixel_values" in enc:
                 enc["pixel_values"] = enc["pixel_values"].to(self.model.dtype)
             torch.manual_seed(self.seed * 1_000_003 + b)  # same seed and batches: same samples

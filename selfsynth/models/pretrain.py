@@ -35,13 +35,13 @@ def pretrain_world_model(params: Params, world: PreparedDataset, prompts: Prompt
 
     vision_accuracy = pretrain_vision(model, processor.image_processor, corpus, [str(world.image(g)) for g in corpus],
                                       epochs=p.vision_pretrain.epochs, batch_size=p.vision_pretrain.batch_size,
-                                      lr=p.vision_pretrain.lr, seed=params.seed)
+                                      lr=p.vision_pretrain.lr, seed=params.world.seed)
     model.model.vision_tower.requires_grad_(False)
 
     examples = generic_examples(world)
-    random.Random(params.seed).shuffle(examples)
+    random.Random(params.world.seed).shuffle(examples)
     history: LossHistory = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
                                  batch_size=p.train.batch_size, lr=p.train.lr, warmup_ratio=p.train.warmup_ratio,
-                                 weight_decay=p.train.weight_decay, seed=params.seed, logging_steps=20)
+                                 weight_decay=p.train.weight_decay, seed=params.world.seed, logging_steps=20)
     model.model.vision_tower.requires_grad_(True)
     return model, processor, history, vision_accuracy

@@ -1,0 +1,104 @@
+"""Queue and run the study's DVC experiments — the paper's ablations, or more seeds — so that
+`dvc exp show` compares them and each lands in MLflow as its own configuration.
+
+    python -m selfsynth.experiments ablations [--encoder /path/to/e5-large] [--jobs 1] [-S key=value ...]
+    python -m selfsynth.experiments seeds [--seeds 1 2] [--jobs 1]
+    python -m selfsynth.experiments ablations --dry-run     # print the dvc commands only
+
+Every experiment reruns only what its change touches (an ablation of beta: select onward; a
+seed: describe onward — the world and the base model are fixed by world.seed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name -> the params it changes (the paper's ablation set; nofilter is a method of every run)
+ABLATIONS: dict[str, list[str]] = {
+    "beta-minus1": ["select.beta=-1.0"],
+    "beta-0": ["select.beta=0.0"],
+    "beta-0.8": ["select.beta=0.8"],
+    "encoder-tfidf": ["select.encoder=tfidf"],
+    "label-check-first": ["rejection.label_check=before_score"],
+}
+
+
+def environment() -> dict:
+    """Offline, and one MLflow store for every experiment: queued runs execute in temporary
+    copies of the repo, where a relative sqlite path would scatter the runs."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
+           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path('mlflow.db').resolve()}")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def dvc(*args: str, dry: bool = False, check: bool = True) -> str:
+    cmd = ["dvc", *args]
+    print("$", " ".join(cmd), flush=True)
+    if dry:
+        return ""
+    proc = subprocess.run(cmd, env=environment(), capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return proc.stdout
+
+
+def queue(experiments: dict[str, list[str]], extra: list[str], dry: bool) -> None:
+    for name, sets in experiments.items():
+        dvc("exp", "run", "--queue", "--name", name, *(a for s in [*sets, *extra] for a in ("-S", s)), dry=dry)
+
+
+def run_queue(jobs: int, dry: bool, poll: float = 30.0) -> None:
+    dvc("queue", "start", "--jobs", str(jobs), dry=dry)
+    if dry:
+        return
+    while True:
+        status = dvc("queue", "status", check=False)
+        busy = [line for line in status.splitlines() if " Queued " in f" {line} " or " Running " in f" {line} "]
+        if not busy:
+            break
+        print(f"{len(busy)} experiments queued or running ...", flush=True)
+        time.sleep(poll)
+    print(dvc("queue", "status", check=False))
+    dvc("queue", "stop", check=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m selfsynth.experiments", description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=["ablations", "seeds"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds besides the workspace's own")
+    ap.add_argument("--encoder", action="append", default=[], help="a local sentence-transformers dir to compare")
+    ap.add_argument("--only", nargs="+", help="a subset of the ablations by name")
+    ap.add_argument("-S", "--set", dest="extra", action="append", default=[], help="a param change for every experiment")
+    ap.add_argument("--jobs", type=int, default=1, help="experiments at once (each already uses every core)")
+    ap.add_argument("--prefix", default="", help="prefix for the experiment names (names must be new)")
+    ap.add_argument("--dry-run", action="store_true")
+    args = ap.parse_args(argv)
+
+    if args.what == "seeds":
+        experiments = {f"seed-{s}": [f"seed={s}"] for s in args.seeds}
+    else:
+        experiments = dict(ABLATIONS)
+        for path in args.encoder:
+            experiments[f"encoder-{Path(path).name}"] = [f"select.encoder={path}"]
+        if args.only:
+            unknown = set(args.only) - set(experiments)
+            if unknown:
+                ap.error(f"unknown ablation(s) {sorted(unknown)}; known: {sorted(experiments)}")
+            experiments = {k: v for k, v in experiments.items() if k in args.only}
+    queue({f"{args.prefix}{k}": v for k, v in experiments.items()}, args.extra, args.dry_run)
+    run_queue(args.jobs, args.dry_run)
+    if not args.dry_run:
+        print(dvc("exp", "show", "--md", "--no-pager", check=False))
+        if args.what == "seeds":
+            subprocess.run([sys.executable, "-m", "selfsynth.report.seeds"], env=environment(), check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

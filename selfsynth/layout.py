@@ -1,0 +1,33 @@
+"""Where each round's artefacts live, in one place: stages, DVC and the report must agree on it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+METHODS = ("nl", "lge", "ours", "nofilter")  # trained every round; `base` is round 0
+SAMPLED = ("ours", "nofilter")  # rounds 2..K: their own model writes the candidates
+
+
+def model_dir(method: str, rnd: int) -> Path:
+    """The merged model after `rnd` rounds of `method`; round 0 is the base model for every method."""
+    return Path("models/base") if rnd == 0 or method == "base" else Path(f"models/{method}/round-{rnd}/model")
+
+
+def round_dir(method: str, rnd: int) -> Path:
+    return Path(f"models/{method}/round-{rnd}")
+
+
+def pairs_path(method: str, rnd: int) -> Path:
+    """Training pairs of round `rnd`: synthesized in round 1, rejection-sampled afterwards."""
+    return Path(f"data/synthesize/round-1/{method}.jsonl") if rnd == 1 else Path(f"data/rounds/round-{rnd}/pairs/{method}.jsonl")
+
+
+def candidates_path(method: str, rnd: int) -> Path:
+    return Path(f"data/rounds/round-{rnd}/candidates/{method}.jsonl")
+
+
+def metrics_path(method: str, rnd: int) -> Path:
+    return Path(f"metrics/{method}/round-{rnd}.json")
+
+
+def predictions_path(method: str, rnd: int) -> Path:
+    return Path(f"data/eval/{method}/round-{rnd}.jsonl")

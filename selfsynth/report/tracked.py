@@ -1,0 +1,48 @@
+"""The study as MLflow recorded it: every method run of one configuration, across seeds.
+
+Seeds, ablations and reruns are separate DVC experiments; MLflow is where they all land, so
+mean and spread over seeds are computed from it (the notebook reads the same function)."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .study import SCORES, Study
+
+
+def study_from_mlflow(uri: str, experiment: str, config: str | None = None) -> Study:
+    """Method runs (tag kind=method) of `experiment`, optionally only those of one `config`
+    (params minus seed); per method, round and seed the last value logged for each score."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise LookupError(f"MLflow at {uri}: no experiment {experiment!r}")
+    query = "tags.kind = 'method'" + (f" and tags.config = '{config}'" if config else "")
+    runs = client.search_runs([exp.experiment_id], filter_string=query, max_results=10_000)
+    if not runs:
+        raise LookupError(f"MLflow at {uri}: no method runs in {experiment!r}" + (f" for config {config}" if config else ""))
+    cells: dict[tuple[str, int, int], dict[str, float]] = defaultdict(dict)
+    for run in runs:
+        method, seed = run.data.tags["method"], int(run.data.tags.get("seed", 0))
+        for score in SCORES:
+            for m in sorted(client.get_metric_history(run.info.run_id, score), key=lambda m: m.timestamp):
+                cells[(method, m.step, seed)][score] = m.value  # the last logged value wins (a rerun)
+    rounds = max((rnd for (_, rnd, _) in cells), default=0)
+    study = Study(rounds, seeds=sorted({seed for (_, _, seed) in cells}))
+    for (method, rnd, _seed), values in sorted(cells.items()):
+        study.add(method, rnd, values)
+    return study
+
+
+def latest_config(uri: str, experiment: str) -> str:
+    """The configuration of the most recently started method run: what the notebook shows by default."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'method'", max_results=1,
+                              order_by=["attributes.start_time DESC"]) if exp else []
+    if not runs:
+        raise LookupError(f"MLflow at {uri}: no method runs in {experiment!r} — run the study first")
+    return runs[0].data.tags["config"]

@@ -1,0 +1,48 @@
+"""Step 2.5: the previous round's model of each sampled method answers explain / chain-of-thought
+questions about every training image, several candidates per question.
+
+Usage: python -m stages.generate <round>
+"""
+import logging
+import sys
+
+from selfsynth.data.dataset import load_prepared
+from selfsynth.generation.backend import make_generator
+from selfsynth.generation.hf import Sampling
+from selfsynth.io import atomic_path, dump_jsonl
+from selfsynth.layout import SAMPLED, candidates_path, model_dir
+from selfsynth.models.load import load_lmm
+from selfsynth.parallel import run_jobs
+from selfsynth.params import load_params
+from selfsynth.prompts import load_prompts
+from selfsynth.rejection import plan_questions
+
+log = logging.getLogger("generate")
+
+
+def sample(job: tuple) -> list[list[str]]:
+    """One method's candidates; runs in a worker process, so it only computes."""
+    params, world, method, rnd, plan = job
+    p = params.rejection
+    model, processor = load_lmm(model_dir(method, rnd - 1))
+    gen = make_generator(p.backend, model, processor, p.batch_size, params.seed * 1000 + rnd)
+    sampling = Sampling(n=p.samples, temperature=p.temperature, top_p=p.top_p, max_new_tokens=p.max_new_tokens)
+    return gen.generate([str(world.root / q["image"]) for q in plan], [q["question"] for q in plan], sampling,
+                        desc=f"round {rnd}: {method} candidates")
+
+
+def main(rnd: int) -> None:
+    params = load_params()
+    p = params.rejection
+    world = load_prepared("data/world")
+    plan = plan_questions(world.split("train"), load_prompts(params.dataset.name), p.questions,
+                          params.synthesize.mix, params.seed, rnd)
+    answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers)
+    with atomic_path(candidates_path(SAMPLED[0], rnd).parent, directory=True) as tmp:
+        for method, cands in zip(SAMPLED, answers):
+            dump_jsonl(tmp / f"{method}.jsonl", ({**q, "candidates": a} for q, a in zip(plan, cands, strict=True)))
+            log.info("round %d, %s: %d questions x %d candidates", rnd, method, len(plan), p.samples)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
