@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .data.dataset import PreparedDataset
+from .data.dataset import NO_TRUTH
 from .evaluation import visible_truth
 from .generation.hf import Sampling
 from .metrics.attributes import mention_prf
@@ -19,6 +20,7 @@ def describe_images(gen, world: PreparedDataset, rows: Sequence[dict], prompts: 
         for row, samples in zip(rows, texts, strict=True):
             out.extend({"id": row["id"], "prompt": k, "sample": s, "text": t} for s, t in enumerate(samples))
     by_id = {r["id"]: r for r in rows}
-    stats = mention_prf([d["text"] for d in out], [visible_truth(world, by_id[d["id"]]) for d in out])
+    stats = (mention_prf([d["text"] for d in out], [visible_truth(world, by_id[d["id"]]) for d in out])
+             if world.has_world_truth else {"note": NO_TRUTH})
     stats.update(descriptions=len(out), images=len(rows), per_image=len(out) / max(1, len(rows)))
     return out, stats

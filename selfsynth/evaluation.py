@@ -1,17 +1,20 @@
-"""Evaluate an LMM on the prepared world: does it identify, does it describe what is there,
-does it still answer the world's attribute questions (general ability)."""
+"""Evaluate an LMM on the prepared dataset: does it identify, does it describe what is there,
+does it still answer the world's attribute questions (general ability). On a real dataset the
+scores that need per-image truth are skipped or judged against the concept lists instead."""
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .data.dataset import PreparedDataset
+from .data.dataset import NO_TRUTH, PreparedDataset
 from .generation.hf import HFGenerator, Sampling
 from .metrics.attributes import attribute_answer_correct, mention_prf
+from .metrics.concept_match import concept_explanation_scores
 from .metrics.explanation import explanation_scores
 from .metrics.fluency import perplexity
 from .metrics.identification import NameMatcher, identification_scores
+from .params import OfflineJudgeParams
 
 
 @dataclass
@@ -40,13 +43,16 @@ def evaluate_descriptions(gen: HFGenerator, world: PreparedDataset, rows: list[d
                           sampling: Sampling, task: str) -> EvalResult:
     prompts = [describe[i % len(describe)] for i in range(len(rows))]
     answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], prompts, sampling, desc=task)]
-    scores = mention_prf(answers, [visible_truth(world, r) for r in rows])
+    scores = mention_prf(answers, [visible_truth(world, r) for r in rows]) if world.has_world_truth else {"note": NO_TRUTH}
     preds = [{"id": r["id"], "task": task, "question": q, "answer": a} for r, q, a in zip(rows, prompts, answers)]
     return EvalResult(scores, preds)
 
 
 def evaluate_general_ability(gen: HFGenerator, world: PreparedDataset, max_new_tokens: int) -> EvalResult:
-    """The world's attribute questions on held-out generic images: the paper's MMMU check, in miniature."""
+    """The world's attribute questions on held-out generic images: the paper's MMMU check, in miniature.
+    None without a generic corpus (an external base model on a real dataset: use lmms-eval)."""
+    if not world.generic:
+        return EvalResult({"attribute_accuracy": None, "n": 0}, [])
     items = [(g, ex) for g in world.generic if g["split"] == "test" for ex in g["examples"] if ex["kind"] == "attribute"]
     answers = [a[0] for a in gen.generate([str(world.image(g)) for g, _ in items], [ex["prompt"] for _, ex in items],
                                           Sampling(max_new_tokens=max_new_tokens), desc="attribute questions")]
@@ -57,8 +63,19 @@ def evaluate_general_ability(gen: HFGenerator, world: PreparedDataset, max_new_t
     return EvalResult({"attribute_accuracy": sum(correct) / len(correct) if correct else 0.0, "n": len(correct)}, preds)
 
 
+def offline_explanation_scores(world: PreparedDataset, rows: list[dict], answers: list[str], concepts: dict,
+                               judge: OfflineJudgeParams) -> dict:
+    """EE, CS, grounding: exact on the aviary (parsed attributes against the image's truth); on real
+    data by embedding answer clauses against the concept lists (judge: params evaluate.offline_judge)."""
+    if world.has_world_truth:
+        return explanation_scores(answers, [world.labels[r["label"]]["attributes"] for r in rows],
+                                  [visible_truth(world, r) for r in rows])
+    return concept_explanation_scores(answers, [r["label"] for r in rows], concepts, encoder=judge.encoder,
+                                      threshold=judge.threshold)
+
+
 def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], prompts, reference_model, tokenizer,
-                    max_new_tokens: int, seed: int) -> tuple[dict, list[dict]]:
+                    max_new_tokens: int, seed: int, concepts: dict, judge: OfflineJudgeParams) -> tuple[dict, list[dict]]:
     """The paper's evaluation: one explain question per test image, greedy; then the offline judges."""
     rng = random.Random(f"{seed}/evaluate")
     questions = [rng.choice(prompts.explain) for _ in rows]
@@ -66,8 +83,7 @@ def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], 
                                           Sampling(max_new_tokens=max_new_tokens), desc="explain")]
     matcher = NameMatcher(world.class_names)
     ident = identification_scores(matcher, answers, [r["label"] for r in rows])
-    expl = explanation_scores(answers, [world.labels[r["label"]]["attributes"] for r in rows],
-                              [visible_truth(world, r) for r in rows])
+    expl = offline_explanation_scores(world, rows, answers, concepts, judge)
     fs = perplexity(reference_model, tokenizer, answers)
     general = evaluate_general_ability(gen, world, max_new_tokens)
     metrics = {"accuracy": ident["accuracy"], "accuracy_lenient": ident["accuracy_lenient"], **expl, "FS": fs,

@@ -3,6 +3,7 @@
 
     python -m selfsynth.experiments ablations [--encoder /path/to/e5-large] [--jobs 1] [-S key=value ...]
     python -m selfsynth.experiments seeds [--seeds 1 2] [--jobs 1]
+    python -m selfsynth.experiments ablations --rounds 2    # each ablation stops after round 2
     python -m selfsynth.experiments ablations --dry-run     # print the dvc commands only
 
 Every experiment reruns only what its change touches (an ablation of beta: select onward; a
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .params import load_params
 
 # name -> the params it changes (the paper's ablation set; nofilter is a method of every run)
 ABLATIONS: dict[str, list[str]] = {
@@ -75,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--encoder", action="append", default=[], help="a local sentence-transformers dir to compare")
     ap.add_argument("--only", nargs="+", help="a subset of the ablations by name")
     ap.add_argument("-S", "--set", dest="extra", action="append", default=[], help="a param change for every experiment")
+    ap.add_argument("--rounds", type=int, help="stop each experiment after this round (cheaper ablations)")
     ap.add_argument("--jobs", type=int, default=1, help="experiments at once (each already uses every core)")
     ap.add_argument("--prefix", default="", help="prefix for the experiment names (names must be new)")
     ap.add_argument("--dry-run", action="store_true")
@@ -91,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             if unknown:
                 ap.error(f"unknown ablation(s) {sorted(unknown)}; known: {sorted(experiments)}")
             experiments = {k: v for k, v in experiments.items() if k in args.only}
-    queue({f"{args.prefix}{k}": v for k, v in experiments.items()}, args.extra, args.dry_run)
+    extra = list(args.extra)
+    if args.rounds is not None:  # hydra's delete syntax: drop the rounds after K
+        extra += [f"~rounds.{name}" for name, spec in load_params().rounds.items() if spec.round > args.rounds]
+    queue({f"{args.prefix}{k}": v for k, v in experiments.items()}, extra, args.dry_run)
     run_queue(args.jobs, args.dry_run)
     if not args.dry_run:
         print(dvc("exp", "show", "--md", "--no-pager", check=False))

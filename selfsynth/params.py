@@ -5,15 +5,53 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DatasetName = Literal["aviary", "cub200", "aircraft", "dogs", "ham10000", "pld", "chest_xray", "folder"]
+
+
 class DatasetParams(Strict):
-    name: Literal["aviary"]
+    """The embedded aviary, or a real dataset read in place from `root` (selfsynth/data/sources).
+    The root is a param, not a DVC dependency: hashing a 10 GB image folder on every `dvc status`
+    costs more than it protects, so a downloaded dataset is treated as immutable."""
+    name: DatasetName
+    root: str
+
+    @field_validator("root")
+    @classmethod
+    def _root_fits_name(cls, root: str, info: ValidationInfo) -> str:
+        name = info.data.get("name")
+        if name == "aviary":
+            if root:
+                raise ValueError("must be \"\" for the aviary (it is generated, not read from disk)")
+        elif name is not None:
+            if not root:
+                raise ValueError(f"dataset {name!r} needs the folder it was downloaded to")
+            if not Path(root).expanduser().is_dir():
+                raise ValueError(f"{root}: no such directory (dataset {name!r})")
+        return root
+
+
+class ConceptLLMParams(Strict):
+    """An OpenAI-compatible endpoint that lists each class's visual features (the paper: GPT-4o)."""
+    base_url: str
+    model: str
+    api_key_env: str  # the environment variable holding the key; the key itself never sits in params
+    domain: str  # appended to each class name in the prompt ("bird", "aircraft"); "" = the authors' prompt
+
+
+class ConceptsParams(Strict):
+    """Where the label-level concepts Z come from (step 0)."""
+    source: Literal["world", "json", "cub_attributes", "llm"]
+    path: str  # json: a file in the authors' {id: {name, visual_features}} format
+    threshold: float = Field(ge=0, le=100)  # cub_attributes: percent of a class's images showing the attribute
+    max_per_class: int = Field(ge=1)  # cub_attributes: strongest attributes kept per class
+    llm: ConceptLLMParams
 
 
 class WorldSize(Strict):
@@ -177,11 +215,33 @@ class RoundSpec(Strict):
     after: int = Field(ge=1)
 
 
+class OfflineJudgeParams(Strict):
+    """EE / CS on real data without an LLM: answer clauses matched to concepts by text embedding."""
+    encoder: str = Field(min_length=1)  # minilm | tfidf | a local sentence-transformers directory
+    threshold: float = Field(ge=-1, le=1)  # cosine above which a clause cites a concept
+
+
+class JudgeLLMParams(Strict):
+    base_url: str
+    model: str
+    api_key_env: str
+
+
 class EvaluateParams(Strict):
     max_images: int = Field(ge=1)
     max_new_tokens: int = Field(ge=1)
     batch_size: int = Field(ge=1)
     backend: Backend
+    judge: Literal["offline", "llm"]  # who scores EE / CS (the aviary's exact judge is always offline)
+    offline_judge: OfflineJudgeParams
+    llm_judge: JudgeLLMParams
+
+    @field_validator("llm_judge")
+    @classmethod
+    def _llm_judge_set(cls, llm: JudgeLLMParams, info: ValidationInfo) -> JudgeLLMParams:
+        if info.data.get("judge") == "llm" and not (llm.base_url and llm.model):
+            raise ValueError("judge is 'llm': set llm_judge.base_url and llm_judge.model")
+        return llm
 
 
 class TrackingParams(Strict):
@@ -193,6 +253,7 @@ class Params(Strict):
     seed: int
     workers: int = Field(ge=0)  # processes for a stage's independent methods; 0 = one per CPU core (1 on CUDA)
     dataset: DatasetParams
+    concepts: ConceptsParams
     world: WorldParams
     base: BaseParams
     eval_base: EvalBaseParams
@@ -204,6 +265,26 @@ class Params(Strict):
     rounds: dict[str, RoundSpec]  # rounds 2..K; DVC runs one generate / rejection / train / evaluate per entry
     evaluate: EvaluateParams
     tracking: TrackingParams
+
+    @field_validator("concepts")
+    @classmethod
+    def _concepts_fit_dataset(cls, c: ConceptsParams, info: ValidationInfo) -> ConceptsParams:
+        """A source that cannot serve the dataset stops here, not after the base model is trained."""
+        dataset = info.data.get("dataset")
+        name = dataset.name if dataset is not None else None
+        if c.source == "world" and name not in (None, "aviary"):
+            raise ValueError(f"source 'world' is the aviary's own field guide; dataset {name!r} needs "
+                             "json, cub_attributes or llm")
+        if c.source == "cub_attributes" and name not in (None, "cub200"):
+            raise ValueError(f"source 'cub_attributes' reads CUB-200-2011's annotations; dataset is {name!r}")
+        if c.source == "json":
+            if not c.path:
+                raise ValueError("source 'json' needs concepts.path")
+            if not Path(c.path).expanduser().is_file():
+                raise ValueError(f"path: {c.path}: no such file")
+        if c.source == "llm" and not (c.llm.base_url and c.llm.model):
+            raise ValueError("source 'llm' needs concepts.llm.base_url and concepts.llm.model")
+        return c
 
     @field_validator("rounds")
     @classmethod

@@ -11,6 +11,9 @@ from tqdm import tqdm
 from ..io import read_json, read_jsonl
 
 
+NO_TRUTH = "skipped: a real dataset does not record which features each image shows"
+
+
 class DatasetError(ValueError):
     pass
 
@@ -33,6 +36,27 @@ class PreparedDataset:
     @property
     def class_names(self) -> list[str]:
         return [lab["name"] for lab in self.labels]
+
+    @property
+    def has_world_truth(self) -> bool:
+        """The aviary records which concepts each image shows; a real dataset has labels only, so
+        the scores that need that truth (description P/R, selection P/R, grounding) are skipped."""
+        return all("attributes" in lab for lab in self.labels) and all("visible" in r for r in self.manifest)
+
+
+def spread_over_classes(rows: list[dict], n: int) -> list[dict]:
+    """At most n rows, taken class by class in turn (each class's rows in manifest order): the
+    first n of a class-sorted manifest would evaluate only the first few classes. All rows, in
+    their order, when there are at most n."""
+    if len(rows) <= n:
+        return list(rows)
+    by_class: dict = {}
+    for r in rows:
+        by_class.setdefault(r["label"], []).append(r)
+    queues = list(by_class.values())
+    out = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)][:n]
+    keep = {id(r) for r in out}
+    return [r for r in rows if id(r) in keep]
 
 
 def load_prepared(root: str | Path) -> PreparedDataset:

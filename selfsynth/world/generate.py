@@ -67,7 +67,19 @@ def build_world(world: WorldParams, seed: int, out: Path, describe_prompts: Sequ
         })
     dump_jsonl(out / "manifest.jsonl", manifest)
 
+    generic = build_generic(world, seed, out, describe_prompts)
+    return {"classes": len(species), "train_images": sum(r["split"] == "train" for r in manifest),
+            "test_images": sum(r["split"] == "test" for r in manifest), "generic_images": len(generic),
+            "families": len(FAMILIES), "values": sum(len(f.values) for f in FAMILIES),
+            "hideable": len(HIDEABLE), "part_names": [FAMILY_BY_KEY[k].part for k in HIDEABLE]}
+
+
+def build_generic(world: WorldParams, seed: int, out: Path, describe_prompts: Sequence[str]) -> list[dict]:
+    """Write generic.jsonl and images/generic-*/ under out; return the rows. Its own draws, so it
+    is the same corpus whether it sits beside the aviary's species or a real dataset's classes
+    (the tiny base model is pretrained on it, and general ability is measured on it)."""
     generic = []
+    counts = world.counts
     gjobs = [(split, i) for split, n in (("train", counts.generic_train), ("test", counts.generic_test)) for i in range(n)]
     for split, i in tqdm(gjobs, desc="world: generic corpus", mininterval=2):
         rng = _rng(seed, "generic", split, i)
@@ -83,10 +95,7 @@ def build_world(world: WorldParams, seed: int, out: Path, describe_prompts: Sequ
         generic.append({"id": f"g-{split}-{i:05d}", "image": rel, "split": split, "attributes": attributes,
                         "visible": [f.key for f in FAMILIES if f.key in visible], "examples": examples})
     dump_jsonl(out / "generic.jsonl", generic)
-    return {"classes": len(species), "train_images": sum(r["split"] == "train" for r in manifest),
-            "test_images": sum(r["split"] == "test" for r in manifest), "generic_images": len(generic),
-            "families": len(FAMILIES), "values": sum(len(f.values) for f in FAMILIES),
-            "hideable": len(HIDEABLE), "part_names": [FAMILY_BY_KEY[k].part for k in HIDEABLE]}
+    return generic
 
 
 def _mk(root: Path, rel: str) -> str:

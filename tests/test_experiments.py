@@ -1,0 +1,65 @@
+"""Seeds and ablations: the dvc commands queued, and Table 1 as mean ± sd over seeds from MLflow."""
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from selfsynth.params import load_params
+from selfsynth.tracking import params_key
+from tests.conftest import OFFLINE, REPO
+
+
+def experiments(*args, cwd=REPO):
+    return subprocess.run([sys.executable, "-m", "selfsynth.experiments", *args], cwd=cwd, capture_output=True,
+                          text=True, env={**OFFLINE, "PATH": "/usr/bin:/bin"})
+
+
+def test_ablations_queue_the_papers_set_and_can_stop_early():
+    out = experiments("ablations", "--rounds", "2", "--only", "beta-0", "encoder-tfidf", "--dry-run").stdout
+    assert "$ dvc exp run --queue --name beta-0 -S select.beta=0.0 -S ~rounds.round-3 -S ~rounds.round-4" in out
+    assert "--name encoder-tfidf -S select.encoder=tfidf" in out
+    assert "$ dvc queue start --jobs 1" in out
+    every = experiments("ablations", "--encoder", "/models/e5-large", "--dry-run").stdout
+    for name in ("beta-minus1", "beta-0.8", "label-check-first", "encoder-e5-large"):
+        assert f"--name {name} " in every
+
+
+def test_seeds_queue_one_experiment_per_seed():
+    out = experiments("seeds", "--seeds", "1", "2", "--dry-run").stdout
+    assert "--name seed-1 -S seed=1" in out and "--name seed-2 -S seed=2" in out
+
+
+def test_an_unknown_ablation_is_named():
+    proc = experiments("ablations", "--only", "beta-7", "--dry-run")
+    assert proc.returncode != 0 and "beta-7" in proc.stderr
+
+
+def test_table1_over_seeds_reports_mean_and_spread(tmp_path, monkeypatch):
+    import mlflow
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    params = load_params()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(params.dataset.name)
+    config = params_key(params, ("seed",))
+    for seed, acc in enumerate((0.40, 0.50, 0.60)):
+        for method in ("base", "nl", "lge", "ours", "nofilter"):
+            with mlflow.start_run():
+                mlflow.set_tags({"kind": "method", "method": method, "seed": str(seed), "config": config})
+                for rnd in ([0] if method == "base" else range(1, params.last_round + 1)):
+                    value = 0.0 if method == "base" else acc + 0.01 * rnd
+                    mlflow.log_metrics({k: value for k in ("accuracy", "accuracy_lenient", "EE", "CS", "grounding",
+                                                           "FS", "general_ability")}, step=rnd)
+    from selfsynth.report.seeds import main
+
+    assert main(["--out", str(tmp_path / "reports")]) == 0
+    table = (tmp_path / "reports/table1-seeds.md").read_text()
+    assert "seeds 0, 1, 2" in table
+    assert "| ours (Z* + rejection sampling) |  | 51.0 ± 10.0 | 52.0 ± 10.0 | 53.0 ± 10.0 | 54.0 ± 10.0 |" in table
+    assert (tmp_path / "reports/accuracy-seeds.png").stat().st_size > 5_000
+    assert main(["--min-seeds", "4", "--out", str(tmp_path / "r2")]) == 1
