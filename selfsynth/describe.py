@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .data.dataset import PreparedDataset
-from .data.dataset import NO_TRUTH
+from .data.dataset import NO_TRUTH, PreparedDataset
 from .evaluation import visible_truth
 from .generation.hf import Sampling
 from .metrics.attributes import mention_prf

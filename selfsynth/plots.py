@@ -16,6 +16,17 @@ from .io import atomic_path  # noqa: E402
 def world_contact_sheet(root: Path, labels: list[dict], manifest: list[dict], out: Path, per_class: int = 4,
                         max_classes: int = 16) -> None:
     """A few training images per class, each captioned with the concepts it really shows."""
+    def shown(cls: dict, m: dict) -> str:
+        hidden = len(cls["concepts"]) - len(m["visible_concepts"])
+        return "\n".join(textwrap.shorten(c, 30) for c in m["visible_concepts"]) + f"\n({hidden} hidden)"
+
+    contact_sheet(root, labels, manifest, out, "The aviary: training images per species, with the concepts each one shows",
+                  shown, per_class, max_classes)
+
+
+def contact_sheet(root: Path, labels: list[dict], manifest: list[dict], out: Path, title: str, caption=None,
+                  per_class: int = 4, max_classes: int = 16) -> None:
+    """A few training images per class; caption(class, row) titles each image when given."""
     classes = labels[:max_classes]
     fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 2.6, len(classes) * 2.9), squeeze=False)
     for row, cls in zip(axes, classes):
@@ -23,13 +34,13 @@ def world_contact_sheet(root: Path, labels: list[dict], manifest: list[dict], ou
         for ax in row:
             ax.axis("off")
         for ax, m in zip(row, rows):
-            ax.imshow(Image.open(root / m["image"]))
-            hidden = len(cls["concepts"]) - len(m["visible_concepts"])
-            shown = "\n".join(textwrap.shorten(c, 30) for c in m["visible_concepts"])
-            ax.set_title(f"{shown}\n({hidden} hidden)", fontsize=5, loc="left")
+            img = Image.open(root / m["image"])
+            ax.imshow(img if img.mode == "RGB" else img.convert("RGB"))  # grey X-rays would get a colour map
+            if caption is not None:
+                ax.set_title(caption(cls, m), fontsize=5, loc="left")
         row[0].text(-0.1, 0.5, cls["name"], transform=row[0].transAxes, rotation=90, ha="right", va="center",
                     fontsize=8, weight="bold")
-    fig.suptitle("The aviary: training images per species, with the concepts each one shows", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     save_figure(fig, out)
 
 

@@ -11,7 +11,10 @@ PROMPTS_DIR = Path("prompts")  # relative to the project root, where DVC tracks 
 
 class PromptSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    object: str
+    object: str  # what the images show, in the template answers: "The {object} in this image is a ..."
+    # the word for a class ("so the {category} is ..."): breed, variant, diagnosis. The one field with
+    # a default, so the aviary's prompt file, and every DVC stage that depends on it, stays as it was.
+    category: str = "species"
     describe: list[str] = Field(min_length=1)
     identify: str
     simple: list[str] = Field(min_length=1)

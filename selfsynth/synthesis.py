@@ -20,16 +20,17 @@ from .prompts import PromptSet
 
 NL_ANSWER = "This is an image of {label}."
 
-_SIMPLE = ("This is a {label}.", "The bird in this image is a {label}.", "It is a {label}.",
-           "This bird is a {label}.")
+# {object} and {category} come from the dataset's prompt file ("bird" / "species" on the aviary)
+_SIMPLE = ("This is a {label}.", "The {object} in this image is a {label}.", "It is a {label}.",
+           "This {object} is a {label}.")
 _EXPLAIN = ("This is a {label}. It can be recognised by {features}.",
-            "The bird is a {label}, identified by {features}.",
-            "This bird is a {label}: note {features}.",
+            "The {object} is a {label}, identified by {features}.",
+            "This {object} is a {label}: note {features}.",
             "I believe this is a {label}, because it shows {features}.")
-_COT = ("The bird shows {features}. These features identify it as a {label}.",
-        "Looking at the bird, I see {features}. Therefore it is a {label}.",
+_COT = ("The {object} shows {features}. These features identify it as a {label}.",
+        "Looking at the {object}, I see {features}. Therefore it is a {label}.",
         "First, the features: {features}. Based on them, this is a {label}.",
-        "It has {features}, so the species is {label}.")
+        "It has {features}, so the {category} is {label}.")
 _TEMPLATES = {"simple": _SIMPLE, "explain": _EXPLAIN, "cot": _COT}
 
 
@@ -40,11 +41,12 @@ def join_features(features: Sequence[str]) -> str:
     return ", ".join(feats[:-1]) + " and " + feats[-1]
 
 
-def template_answer(kind: str, label: str, features: Sequence[str], rng: random.Random) -> str:
+def template_answer(kind: str, label: str, features: Sequence[str], rng: random.Random, prompts: PromptSet) -> str:
     """Offline writer: always names the label; cites the features unless the question is simple."""
+    words = {"object": prompts.object, "category": prompts.category}
     if kind == "simple" or not features:
-        return rng.choice(_SIMPLE).format(label=label)
-    return rng.choice(_TEMPLATES[kind]).format(label=label, features=join_features(features))
+        return rng.choice(_SIMPLE).format(label=label, **words)
+    return rng.choice(_TEMPLATES[kind]).format(label=label, features=join_features(features), **words)
 
 
 def rewrite_prompt(label: str, features: Sequence[str], question: str) -> str:
@@ -83,20 +85,20 @@ def plan_pairs(method: str, image_id: str, label: str, class_concepts: Sequence[
     return rows
 
 
-def write_template_answers(rows: list[dict], seed: int) -> list[dict]:
+def write_template_answers(rows: list[dict], seed: int, prompts: PromptSet) -> list[dict]:
     out = []
     for i, row in enumerate(rows):
         rng = random.Random(f"{seed}/answer/{row['method']}/{row['image_id']}/{i}")
         answer = (NL_ANSWER.format(label=row["label"]) if row["method"] == "nl"
-                  else template_answer(row["kind"], row["label"], row["features"], rng))
+                  else template_answer(row["kind"], row["label"], row["features"], rng, prompts))
         out.append({**row, "answer": answer, "writer": "template"})
     return out
 
 
-def accept_lmm_answers(rows: list[dict], answers: Sequence[str], seed: int) -> tuple[list[dict], int]:
+def accept_lmm_answers(rows: list[dict], answers: Sequence[str], seed: int, prompts: PromptSet) -> tuple[list[dict], int]:
     """Keep an LMM answer only if it names the label; otherwise fall back to the template writer,
     so no image is left without pairs (the authors' code drops them). Returns rows and fallback count."""
-    fallback = write_template_answers(rows, seed)
+    fallback = write_template_answers(rows, seed, prompts)
     out, n_fallback = [], 0
     for row, answer, backup in zip(rows, answers, fallback, strict=True):
         if row["method"] != "nl" and names_label(answer, row["label"]):

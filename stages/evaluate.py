@@ -1,40 +1,71 @@
 """Evaluate methods after a round: accuracy (strict and lenient), EE, CS, FS, grounding, general ability.
+With evaluate.judge: llm, EE and CS come from the LLM judge (the paper's), the offline ones are kept
+under `offline`; its replies are cached in data/eval/llm_judge/round-<r>.json (a persistent DVC
+output, so a rerun asks nothing already answered).
 
 Usage: python -m stages.evaluate <round> <method> [<method> ...]; 'base' is always evaluated as round 0.
 """
 import logging
 import sys
+from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared
+from selfsynth.data.dataset import load_prepared, spread_over_classes
 from selfsynth.evaluation import evaluate_method
 from selfsynth.generation.backend import make_generator
-from selfsynth.io import write_json, write_jsonl
+from selfsynth.io import read_json, write_json, write_jsonl
 from selfsynth.layout import metrics_path, model_dir, predictions_path
 from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
+from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.tracking import flatten, method_run
 
 log = logging.getLogger("evaluate")
 
 
+def judge_cache(rnd: int) -> Path:
+    return Path(f"data/eval/llm_judge/round-{rnd}.json")
+
+
 def assess(job: tuple) -> tuple[dict, list[dict]]:
     """Evaluate one method's model; runs in a worker process, so it only computes."""
-    params, world, method, rnd = job
+    params, world, concepts, method, rnd = job
     p = params.evaluate
     reference, ref_processor = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model
     model, processor = (reference, ref_processor) if rnd == 0 else load_lmm(model_dir(method, rnd))
     gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
-    return evaluate_method(gen, world, world.split("test")[: p.max_images], load_prompts(params.dataset.name),
-                           reference, processor.tokenizer, p.max_new_tokens, params.seed)
+    return evaluate_method(gen, world, spread_over_classes(world.split("test"), p.max_images),
+                           load_prompts(params.dataset.name), reference, processor.tokenizer, p.max_new_tokens,
+                           params.seed, concepts, p.offline_judge)
+
+
+def llm_judged(params, metrics: dict, predictions: list[dict], concepts: dict, cache: Path) -> dict:
+    """EE / CS from the LLM judge on the explain answers; verdicts go into the prediction rows."""
+    llm = params.evaluate.llm_judge
+    explain = [x for x in predictions if "task" not in x]  # the explain answers; general-ability rows carry a task
+    verdict = judge_explanations([x["answer"] for x in explain], [x["label"] for x in explain], concepts,
+                                 base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=cache)
+    for row, v in zip(explain, verdict["per_answer"]):
+        row["judge"] = {"EE": v["EE"], "CS": v["CS"]}
+    return {**metrics, "EE": verdict["EE"], "CS": verdict["CS"],
+            "offline": {"EE": metrics["EE"], "CS": metrics["CS"]},
+            "llm_judge": {"unparsed": verdict["unparsed"], "requests": verdict["judge"]["requests"]}}
 
 
 def main(rnd: int, methods: list[str]) -> None:
     params = load_params()
     world = load_prepared("data/world")
-    jobs = [(params, world, m, 0 if m == "base" else rnd) for m in methods]
-    for (_, _, method, r), (metrics, predictions) in zip(jobs, run_jobs(assess, jobs, params.workers)):
+    concepts = read_json("data/concepts.json")
+    cache = judge_cache(rnd)
+    if not cache.exists():  # a declared DVC output, kept across runs (persist): exists even when unused
+        write_json(cache, {})
+    jobs = [(params, world, concepts, m, 0 if m == "base" else rnd) for m in methods]
+    results = run_jobs(assess, jobs, params.workers)
+    if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
+        results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
+                   for metrics, predictions in results]
+    for (*_, method, r), (metrics, predictions) in zip(jobs, results):
         write_jsonl(predictions_path(method, r), predictions)
         write_json(metrics_path(method, r), metrics)
         with method_run(params, method) as mlf:

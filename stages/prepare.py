@@ -1,25 +1,48 @@
-"""Step 0a: build the dataset the study runs on — the aviary world by default."""
+"""Step 0a: build the dataset the study runs on — the aviary world by default, or a real dataset
+read in place from dataset.root (its images stay where they were downloaded; the manifest holds
+their absolute paths). Every stage reads data/world, whichever it is."""
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared
+from selfsynth.data.dataset import check_images, load_prepared
+from selfsynth.data.sources import prepare_dataset
 from selfsynth.io import atomic_path, write_json
-from selfsynth.params import load_params
-from selfsynth.plots import world_contact_sheet
+from selfsynth.params import Params, load_params
+from selfsynth.plots import contact_sheet, world_contact_sheet
 from selfsynth.prompts import load_prompts
-from selfsynth.world.generate import build_world
+from selfsynth.world.generate import build_generic, build_world
 
 OUT = Path("data/world")
+PLOT = Path("reports/world.png")
 log = logging.getLogger("prepare")
+
+
+def prepare_real(params: Params, describe_prompts: list[str]) -> dict:
+    """The dataset's manifest, then (tiny base model only) the aviary's generic corpus beside it:
+    the tiny model is pretrained on that corpus and its general ability is measured there."""
+    name, root = params.dataset.name, params.dataset.root
+    with atomic_path(OUT, directory=True) as tmp:
+        summary = prepare_dataset(name, root, tmp, params.world.seed)
+        check_images(tmp, load_prepared(tmp).manifest, f"dataset {name!r} at {root}")
+        if not params.base.model_dir:
+            summary["generic_images"] = len(build_generic(params.world, params.world.seed, tmp, describe_prompts))
+    return summary
 
 
 def main() -> None:
     params = load_params()
-    with atomic_path(OUT, directory=True) as tmp:
-        summary = build_world(params.world, params.world.seed, tmp, load_prompts(params.dataset.name).describe)
-    log.info("world: %s", summary)
-    world = load_prepared(OUT)
-    world_contact_sheet(OUT, world.labels, world.manifest, Path("reports/world.png"))
+    name = params.dataset.name
+    prompts = load_prompts(name)  # before any work: a dataset without a prompt file stops here
+    if name == "aviary":
+        with atomic_path(OUT, directory=True) as tmp:
+            summary = build_world(params.world, params.world.seed, tmp, prompts.describe)
+        world = load_prepared(OUT)
+        world_contact_sheet(OUT, world.labels, world.manifest, PLOT)
+    else:
+        summary = prepare_real(params, prompts.describe)
+        world = load_prepared(OUT)
+        contact_sheet(OUT, world.labels, world.manifest, PLOT, f"{name}: training images per class (first 16 classes)")
+    log.info("%s: %s", name, summary)
     write_json("metrics/world.json", summary)
 
 

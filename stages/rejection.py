@@ -44,7 +44,7 @@ def main(rnd: int) -> None:
             p.questions, params.synthesize.mix, params.seed * 1000 + rnd)]
         images = {r["id"]: r["image"] for r in train}
         pairs[method] = [{**x, "image": images[x["image_id"]], "source": "template"}
-                         for x in write_template_answers(planned, params.seed * 1000 + rnd)]
+                         for x in write_template_answers(planned, params.seed * 1000 + rnd, prompts)]
 
     stats = {m: rejection_stats(pairs[m], groups[m]) for m in ("ours", "nofilter")}
     out = pairs_path("ours", rnd).parent

@@ -40,13 +40,13 @@ def main() -> None:
                 prompts, p.pairs_per_image, mix, params.seed)]
             images = {r["id"]: r["image"] for r in train}
             if gen is None or method == "nl":
-                rows, fallbacks = write_template_answers(planned, params.seed), 0
+                rows, fallbacks = write_template_answers(planned, params.seed, prompts), 0
             else:
                 answers = gen.generate([str(world.root / images[x["image_id"]]) for x in planned],
                                        [rewrite_prompt(x["label"], x["features"], x["question"]) for x in planned],
                                        Sampling(temperature=p.temperature, max_new_tokens=p.max_new_tokens),
                                        desc=f"write {method}")
-                rows, fallbacks = accept_lmm_answers(planned, [a[0] for a in answers], params.seed)
+                rows, fallbacks = accept_lmm_answers(planned, [a[0] for a in answers], params.seed, prompts)
             for row in rows:
                 row["image"] = images[row["image_id"]]
             dump_jsonl(tmp / f"{method}.jsonl", rows)

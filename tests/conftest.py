@@ -46,6 +46,7 @@ def make_project(root: Path, params: dict | None = None, dvc: bool = False) -> P
     shutil.copytree(REPO / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
     shutil.copytree(REPO / "prompts", root / "prompts")
+    shutil.copytree(REPO / "concepts", root / "concepts")  # the concepts stage's folder of concept lists
     write_params(root, params or micro_params())
     if dvc:
         # dvc.yaml lists library folders as dependencies: link them so hashes are real
