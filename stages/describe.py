@@ -4,9 +4,8 @@ from pathlib import Path
 
 from selfsynth.data.dataset import check_images, load_prepared
 from selfsynth.describe import describe_images
-from selfsynth.generation.backend import make_generator
+from selfsynth.generation.backend import open_generator
 from selfsynth.io import write_json, write_jsonl
-from selfsynth.models.load import load_lmm
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
 
@@ -21,8 +20,7 @@ def main() -> None:
     prompts = load_prompts(params.dataset.name).describe[: p.prompts]
     train = world.split("train")
     check_images(world.root, train, "data/world/manifest.jsonl")
-    model, processor = load_lmm("models/base")
-    gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
+    gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
     rows, stats = describe_images(gen, world, train, prompts, p)
     write_jsonl(OUT, rows)
     write_json("metrics/describe.json", stats)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from selfsynth.data.dataset import load_prepared, spread_over_classes
 from selfsynth.evaluation import evaluate_method
-from selfsynth.generation.backend import make_generator
+from selfsynth.generation.backend import make_generator, open_generator
 from selfsynth.io import read_json, write_json, write_jsonl
 from selfsynth.layout import metrics_path, model_dir, predictions_path
 from selfsynth.models.load import load_lmm
@@ -33,8 +33,11 @@ def assess(job: tuple) -> tuple[dict, list[dict]]:
     params, world, concepts, method, rnd = job
     p = params.evaluate
     reference, ref_processor = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model
-    model, processor = (reference, ref_processor) if rnd == 0 else load_lmm(model_dir(method, rnd))
-    gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
+    if p.backend == "hf":  # the base model is loaded once, for both roles
+        model, processor = (reference, ref_processor) if rnd == 0 else load_lmm(model_dir(method, rnd))
+        gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
+    else:
+        gen, processor = open_generator(p.backend, model_dir(method, rnd), p.batch_size, params.seed), ref_processor
     return evaluate_method(gen, world, spread_over_classes(world.split("test"), p.max_images),
                            load_prompts(params.dataset.name), reference, processor.tokenizer, p.max_new_tokens,
                            params.seed, concepts, p.offline_judge)

@@ -7,11 +7,10 @@ import logging
 import sys
 
 from selfsynth.data.dataset import load_prepared
-from selfsynth.generation.backend import make_generator
+from selfsynth.generation.backend import open_generator
 from selfsynth.generation.hf import Sampling
 from selfsynth.io import atomic_path, dump_jsonl
 from selfsynth.layout import SAMPLED, candidates_path, model_dir
-from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
@@ -24,8 +23,7 @@ def sample(job: tuple) -> list[list[str]]:
     """One method's candidates; runs in a worker process, so it only computes."""
     params, world, method, rnd, plan = job
     p = params.rejection
-    model, processor = load_lmm(model_dir(method, rnd - 1))
-    gen = make_generator(p.backend, model, processor, p.batch_size, params.seed * 1000 + rnd)
+    gen = open_generator(p.backend, model_dir(method, rnd - 1), p.batch_size, params.seed * 1000 + rnd)
     sampling = Sampling(n=p.samples, temperature=p.temperature, top_p=p.top_p, max_new_tokens=p.max_new_tokens)
     return gen.generate([str(world.root / q["image"]) for q in plan], [q["question"] for q in plan], sampling,
                         desc=f"round {rnd}: {method} candidates")

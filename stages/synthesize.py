@@ -4,10 +4,9 @@ import logging
 from pathlib import Path
 
 from selfsynth.data.dataset import load_prepared
-from selfsynth.generation.backend import make_generator
+from selfsynth.generation.backend import open_generator
 from selfsynth.generation.hf import Sampling
 from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
-from selfsynth.models.load import load_lmm
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
 from selfsynth.synthesis import METHODS, accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
@@ -30,8 +29,7 @@ def main() -> None:
         raise ValueError(f"data/select/zstar.jsonl: no Z* for {len(missing)} training images (first: {missing[0]})")
     gen = None
     if p.writer == "lmm":
-        model, processor = load_lmm("models/base")
-        gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
+        gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
     stats = {}
     with atomic_path(OUT, directory=True) as tmp:
         for method in METHODS:

@@ -28,3 +28,18 @@ def make_generator(backend: str, model, processor, batch_size: int, seed: int,
         from .vllm_backend import VLLMGenerator
         return VLLMGenerator(model_dir, processor, seed=seed)
     raise ValueError(f"generation.backend: unknown backend {backend!r}")
+
+
+def open_generator(backend: str, path, batch_size: int, seed: int) -> Generator:
+    """A generator for the LLaVA directory at path (a base-stage pin is followed): hf loads the
+    weights here; vllm hands the directory to vLLM, so a 7B model is not loaded twice."""
+    from ..models.load import check_llava_dir, load_lmm
+
+    if backend == "vllm":
+        from transformers import AutoProcessor
+
+        directory = check_llava_dir(path)
+        return make_generator(backend, None, AutoProcessor.from_pretrained(directory), batch_size, seed,
+                              model_dir=directory)
+    model, processor = load_lmm(path)
+    return make_generator(backend, model, processor, batch_size, seed)
