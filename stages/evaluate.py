@@ -14,11 +14,11 @@ from selfsynth.evaluation import evaluate_method
 from selfsynth.generation.backend import make_generator, open_generator
 from selfsynth.io import read_json, write_json, write_jsonl
 from selfsynth.layout import metrics_path, model_dir, predictions_path
+from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
-from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.tracking import flatten, method_run
 
 log = logging.getLogger("evaluate")
