@@ -12,7 +12,7 @@ from selfsynth.world.attributes import FAMILIES, HIDEABLE, contains_attribute_wo
 from selfsynth.world.generate import build_world
 from selfsynth.prompts import load_prompts
 
-MICRO = WorldParams(size="micro", image_size=64, hide_prob=0.3, noise=0.03)
+MICRO = WorldParams(seed=0, size="micro", image_size=64, hide_prob=0.3, noise=0.03)
 PROMPTS = load_prompts("aviary", Path(__file__).resolve().parents[1] / "prompts").describe
 
 
