@@ -31,6 +31,7 @@ def main() -> None:
     params = load_params()
     if params.base.model_dir:
         pin_external(params.base.model_dir)
+        loss_curve([], [], LOSS_PLOT, f"pinned {Path(params.base.model_dir).name}: no pretraining here")
         return
     world = load_prepared("data/world")
     corpus = [g for g in world.generic if g["split"] == "train"]
