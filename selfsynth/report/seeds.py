@@ -28,9 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params()
     config = params_key(params, ("seed",))
     study = study_from_mlflow(tracking_uri(params), params.tracking.experiment or params.dataset.name, config)
-    complete = [s for s in study.seeds]
-    if len(complete) < args.min_seeds:
-        print(f"MLflow has seeds {complete} for config {config}; need {args.min_seeds} (run `make seeds`)", file=sys.stderr)
+    if len(study.seeds) < args.min_seeds:
+        print(f"MLflow has seeds {study.seeds} for config {config}; need {args.min_seeds} (run `make seeds`)", file=sys.stderr)
         return 1
     title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, study.seeds))}, config {config}"
     text = f"""# Table 1 over seeds — {title}
