@@ -6,6 +6,8 @@
     python -m selfsynth.experiments ablations --rounds 2    # each ablation stops after round 2
     python -m selfsynth.experiments ablations --dry-run     # print the dvc commands only
 
+Afterwards the seeds write reports/table1-seeds.md, the ablations reports/ablations-study.md.
+
 Every experiment reruns only what its change touches (an ablation of beta: select onward; a
 seed: describe onward — the world and the base model are fixed by world.seed).
 """
@@ -15,6 +17,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,10 +48,15 @@ def dvc(*args: str, dry: bool = False, check: bool = True) -> str:
     print("$", " ".join(cmd), flush=True)
     if dry:
         return ""
-    proc = subprocess.run(cmd, env=environment(), capture_output=True, text=True)
+    # files, not pipes: `dvc queue start` leaves a worker holding its stdout, so reading a pipe to
+    # its end would wait for the whole queue
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.run(cmd, env=environment(), stdout=out, stderr=err, text=True)
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if check and proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return proc.stdout
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{stdout[-2000:]}{stderr[-2000:]}")
+    return stdout
 
 
 def queue(experiments: dict[str, list[str]], extra: list[str], dry: bool) -> None:
@@ -102,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     run_queue(args.jobs, args.dry_run)
     if not args.dry_run:
         print(dvc("exp", "show", "--md", "--no-pager", check=False))
-        if args.what == "seeds":
-            subprocess.run([sys.executable, "-m", "selfsynth.report.seeds"], env=environment(), check=False)
+        report = ["selfsynth.report.seeds"] if args.what == "seeds" else \
+            ["selfsynth.report.ablations", "--names", *(f"{args.prefix}{k}" for k in experiments)]
+        subprocess.run([sys.executable, "-m", *report], env=environment(), check=False)
     return 0
 
 

@@ -59,3 +59,12 @@ def save_figure(fig, out: Path, dpi: int = 110) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
+
+
+def note_figure(out: Path, title: str, note: str) -> None:
+    """A declared figure that has nothing to draw on this data says why, instead of going missing."""
+    fig, ax = plt.subplots(figsize=(5, 2.2))
+    ax.axis("off")
+    ax.set_title(title, fontsize=9)
+    ax.text(0.5, 0.5, textwrap.fill(note, 60), ha="center", va="center", fontsize=8, transform=ax.transAxes)
+    save_figure(fig, out)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from selfsynth.io import atomic_path, read_json
 from selfsynth.params import load_params
+from selfsynth.plots import note_figure
 from selfsynth.report.claims import claims_markdown
 from selfsynth.report.figures import accuracy_over_rounds, beta_sweep, encoder_comparison, selection_vs_descriptions
 from selfsynth.report.paper import paper_table_markdown
@@ -21,6 +22,27 @@ log = logging.getLogger("report")
 def write_text(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def selection_section(params, select: dict, sweep: dict) -> str:
+    if "note" in sweep:
+        return f"""## Concept selection (step 1.2)
+
+Encoder `{params.select.encoder}`, beta {params.select.beta}: {select['selected']['per_image']:.2f} concepts
+kept per image. Precision, recall and the beta / encoder / descriptions sweeps are {sweep['note']}.
+"""
+    return f"""## Concept selection (step 1.2): beta x text encoder
+
+Z* against the concepts each training image really shows (the world's ground truth).
+Configured: encoder `{params.select.encoder}`, beta {params.select.beta}: precision
+{select['selected']['precision']:.3f}, recall {select['selected']['recall']:.3f}, F1 {select['selected']['f1']:.3f}.
+
+{beta_table(sweep)}
+
+## Descriptions per image (the paper's Figure 5)
+
+{descriptions_table(sweep)}
+"""
 
 
 def main() -> None:
@@ -59,28 +81,21 @@ perplexity under the base model, lower is better; general ability: attribute-que
 """)
     write_text(REPORTS / "ablations.md", f"""# Ablations — {title}
 
-## Concept selection (step 1.2): beta x text encoder
-
-Z* against the concepts each training image really shows (the world's ground truth).
-Configured: encoder `{params.select.encoder}`, beta {params.select.beta}: precision
-{select['selected']['precision']:.3f}, recall {select['selected']['recall']:.3f}, F1 {select['selected']['f1']:.3f}.
-
-{beta_table(sweep)}
-
-## Descriptions per image (the paper's Figure 5)
-
-{descriptions_table(sweep)}
-
+{selection_section(params, select, sweep)}
 ## Study-level ablations
 
 Runs that retrain (beta, encoder, label check, rounds) are DVC experiments: `make ablations`
-queues and runs them, `dvc exp show` compares them, and each is a set of MLflow runs tagged with
-its own `config`.
+queues and runs them, `dvc exp show` compares them, each is a set of MLflow runs tagged with its
+own `config` and `dvc_exp`, and reports/ablations-study.md sets them against this study.
 """)
     accuracy_over_rounds(study, REPORTS / "accuracy.png", f"accuracy per round — {title}")
-    selection_vs_descriptions(sweep, REPORTS / "select_descriptions.png", params.select.encoder, params.select.beta)
-    beta_sweep(sweep, REPORTS / "select_beta.png")
-    encoder_comparison(sweep, REPORTS / "select_encoders.png", params.select.beta)
+    if "note" in sweep:  # a real dataset: no per-image truth to score the selection against
+        for name in ("select_descriptions", "select_beta", "select_encoders"):
+            note_figure(REPORTS / f"{name}.png", f"{name} — {params.dataset.name}", sweep["note"])
+    else:
+        selection_vs_descriptions(sweep, REPORTS / "select_descriptions.png", params.select.encoder, params.select.beta)
+        beta_sweep(sweep, REPORTS / "select_beta.png")
+        encoder_comparison(sweep, REPORTS / "select_encoders.png", params.select.beta)
     with atomic_path(REPORTS / "accuracy.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["round", *ROW_METHODS[1:]])

@@ -63,3 +63,40 @@ def test_table1_over_seeds_reports_mean_and_spread(tmp_path, monkeypatch):
     assert "| ours (Z* + rejection sampling) |  | 51.0 ± 10.0 | 52.0 ± 10.0 | 53.0 ± 10.0 | 54.0 ± 10.0 |" in table
     assert (tmp_path / "reports/accuracy-seeds.png").stat().st_size > 5_000
     assert main(["--min-seeds", "4", "--out", str(tmp_path / "r2")]) == 1
+
+
+def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, monkeypatch):
+    """Each ablation is found by its DVC experiment name, its change is read from its logged params,
+    and it is compared with the workspace's study at the last round both reached."""
+    from selfsynth.params import parse_params
+    from selfsynth.report.ablations import main
+    from selfsynth.tracking import method_run
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    ablated = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    ablated["select"]["beta"] = 0.0
+    ablated["rounds"] = {k: v for k, v in ablated["rounds"].items() if v["round"] <= 2}
+
+    def log(params, exp_name, acc):
+        monkeypatch.setenv("DVC_EXP_NAME", exp_name)
+        for method in ("base", "nl", "lge", "ours", "nofilter"):
+            with method_run(params, method) as mlf:
+                for rnd in ([0] if method == "base" else range(1, params.last_round + 1)):
+                    mlf.log_metrics({"accuracy": 0.0 if method == "base" else acc + 0.01 * rnd, "CS": 0.3, "EE": 0.8},
+                                    step=rnd)
+
+    log(parse_params(raw, "params.yaml"), "", 0.40)
+    log(parse_params(ablated, "ablated"), "beta-0", 0.50)
+    monkeypatch.delenv("DVC_EXP_NAME")
+
+    assert main(["--out", str(tmp_path / "reports")]) == 0
+    table = (tmp_path / "reports/ablations-study.md").read_text()
+    assert "compared at round 2" in table
+    # ours: baseline 40 + 2 = 42.0 at round 2; the ablation 52.0, ten points above
+    assert "| baseline (workspace) | — | 41.0 | 42.0 | 42.0 | 42.0 | 42.0 | 0.300 | 0.80 |" in table
+    assert "| beta-0 | select.beta=0.0, rounds 1..2 | 51.0 (+10.0) | 52.0 (+10.0) |" in table
+    assert (tmp_path / "reports/ablations-study.png").stat().st_size > 5_000
+    assert main(["--names", "beta-7", "--out", str(tmp_path / "r2")]) == 1

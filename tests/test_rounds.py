@@ -11,7 +11,7 @@ import time
 import yaml
 
 from selfsynth.models.load import check_llava_dir
-from tests.conftest import DVC, dvc, dvc_env, write_params
+from tests.conftest import DVC, dvc, dvc_env, make_project, run_stage, write_params
 
 METHODS = ("nl", "lge", "ours", "nofilter")
 
@@ -66,6 +66,24 @@ def test_report_writes_table1_ablations_and_figures(micro_project):
     for fig in ("accuracy", "select_descriptions", "select_beta", "select_encoders"):
         assert (root / f"reports/{fig}.png").stat().st_size > 5_000
     assert (root / "reports/accuracy.csv").read_text().splitlines()[0] == "round,nl,lge,ours,nofilter"
+
+
+def test_report_on_a_real_dataset_says_what_it_cannot_score(micro_project, tmp_path):
+    """Real data records no per-image features: the selection's precision and sweeps are named as
+    skipped, and every declared figure still exists."""
+    from selfsynth.data.dataset import NO_TRUTH
+
+    root, _ = micro_project
+    project = make_project(tmp_path / "real", yaml.safe_load((root / "params.yaml").read_text()))
+    shutil.copytree(root / "metrics", project / "metrics")
+    (project / "metrics/select_sweep.json").write_text(json.dumps({"note": NO_TRUTH}))
+    (project / "metrics/select.json").write_text(json.dumps({"selected": {"per_image": 3.25}, "note": NO_TRUTH}))
+    run_stage(project, "report")
+    ablations = (project / "reports/ablations.md").read_text()
+    assert "3.25 concepts" in ablations and NO_TRUTH in ablations
+    assert "ours (Z* + rejection sampling)" in (project / "reports/table1.md").read_text()
+    for fig in ("accuracy", "select_descriptions", "select_beta", "select_encoders"):
+        assert (project / f"reports/{fig}.png").stat().st_size > 3_000
 
 
 def test_an_interrupted_study_resumes_without_redoing_finished_rounds(micro_project, tmp_path):

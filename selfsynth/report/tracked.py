@@ -9,19 +9,29 @@ from collections import defaultdict
 from .study import SCORES, Study
 
 
-def study_from_mlflow(uri: str, experiment: str, config: str | None = None) -> Study:
-    """Method runs (tag kind=method) of `experiment`, optionally only those of one `config`
-    (params minus seed); per method, round and seed the last value logged for each score."""
+def method_runs(uri: str, experiment: str, **tags: str) -> list:
+    """Method runs (tag kind=method) of `experiment` whose tags equal `tags`, newest first."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         raise LookupError(f"MLflow at {uri}: no experiment {experiment!r}")
-    query = "tags.kind = 'method'" + (f" and tags.config = '{config}'" if config else "")
-    runs = client.search_runs([exp.experiment_id], filter_string=query, max_results=10_000)
+    query = " and ".join(f"tags.{k} = '{v}'" for k, v in {"kind": "method", **tags}.items())
+    runs = client.search_runs([exp.experiment_id], filter_string=query, max_results=10_000,
+                              order_by=["attributes.start_time DESC"])
     if not runs:
-        raise LookupError(f"MLflow at {uri}: no method runs in {experiment!r}" + (f" for config {config}" if config else ""))
+        raise LookupError(f"MLflow at {uri}: no method runs in {experiment!r}" + (f" with tags {tags}" if tags else ""))
+    return runs
+
+
+def study_from_mlflow(uri: str, experiment: str, config: str | None = None, **tags: str) -> Study:
+    """Method runs of `experiment`, optionally only those of one `config` (params minus seed) or
+    with other tags; per method, round and seed the last value logged for each score."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = method_runs(uri, experiment, **({"config": config} if config else {}), **tags)
     cells: dict[tuple[str, int, int], dict[str, float]] = defaultdict(dict)
     for run in runs:
         method, seed = run.data.tags["method"], int(run.data.tags.get("seed", 0))

@@ -1,0 +1,159 @@
+"""The study-level ablations side by side, from MLflow: `make ablations` runs them, then this.
+
+    python -m selfsynth.report.ablations [--names beta-0 encoder-tfidf]
+
+Each ablation is a DVC experiment (`dvc exp show` lists them); its method runs carry the
+experiment's name in the tag `dvc_exp`. They are compared with the workspace's own study (the
+baseline) at the rounds both reached, and what each changed is read from the runs' params,
+so the table cannot name a change the run did not have.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io import atomic_path
+from ..params import load_params
+from ..plots import plt, save_figure
+from ..tracking import params_key, tracking_uri
+from .study import Study
+from .tables import LABELS
+from .tracked import method_runs, study_from_mlflow
+
+COMPARED = ("ours", "nofilter", "lge", "nl")
+
+
+@dataclass
+class Arm:
+    name: str
+    changes: str
+    study: Study
+
+
+def changed_params(run_params: dict[str, str], baseline: dict[str, str]) -> str:
+    """What an experiment changed against the baseline; dropped rounds are said once, as K. Keys
+    only one side logged (params added to the code in between) are not a change of the run's."""
+    diff = [f"{k}={run_params[k]}" for k in sorted(set(run_params) & set(baseline))
+            if not k.startswith("rounds.") and run_params[k] != baseline[k]]
+    rounds = {k.split(".")[1] for k in run_params if k.startswith("rounds.")}
+    base_rounds = {k.split(".")[1] for k in baseline if k.startswith("rounds.")}
+    if rounds != base_rounds:
+        diff.append(f"rounds 1..{1 + len(rounds)}")
+    return ", ".join(diff) or "(nothing)"
+
+
+def arms(uri: str, experiment: str, baseline_study: str, names: list[str] | None) -> tuple[Arm, list[Arm]]:
+    base_runs = method_runs(uri, experiment, study=baseline_study)
+    base_params = base_runs[0].data.params
+    baseline = Arm("baseline (workspace)", "", study_from_mlflow(uri, experiment, study=baseline_study))
+    if names is None:  # every named DVC experiment but the seeds, oldest first
+        tagged = [r for r in method_runs(uri, experiment) if r.data.tags.get("dvc_exp")]
+        names = list(dict.fromkeys(r.data.tags["dvc_exp"] for r in reversed(tagged)))
+        names = [n for n in names if not n.startswith("seed-")]
+    out = []
+    for name in names:
+        runs = method_runs(uri, experiment, dvc_exp=name)  # newest first: a rerun of the name wins
+        study_tag = runs[0].data.tags["study"]
+        out.append(Arm(name, changed_params(runs[0].data.params, base_params),
+                       study_from_mlflow(uri, experiment, study=study_tag)))
+    return baseline, out
+
+
+def seed_spread(uri: str, experiment: str) -> tuple[str, Study] | None:
+    """The configuration run over the most seeds (newest on a tie): its spread is the yardstick
+    for a one-seed ablation's difference."""
+    seeds: dict[str, set[str]] = {}
+    for run in method_runs(uri, experiment):  # newest first
+        seeds.setdefault(run.data.tags.get("config", ""), set()).add(run.data.tags.get("seed", "0"))
+    config, found = max(seeds.items(), key=lambda kv: len(kv[1]))
+    if len(found) < 2:
+        return None
+    return config, study_from_mlflow(uri, experiment, config)
+
+
+def spread_row(config: str, study: Study, rnd: int) -> str:
+    def sd(m: str, r: int, score: str, scale: float, digits: int) -> str:
+        v = study.spread(m, r, score)
+        return "—" if v is None else f"± {v * scale:.{digits}f}"
+    cells = [sd("ours", 1, "accuracy", 100, 1), *(sd(m, rnd, "accuracy", 100, 1) for m in COMPARED),
+             sd("ours", rnd, "CS", 1, 3), sd("ours", rnd, "EE", 1, 2)]
+    return f"| sd over seeds {', '.join(map(str, study.seeds))} | config {config} | " + " | ".join(cells) + " |"
+
+
+def _delta(arm: Arm, baseline: Arm, method: str, rnd: int, score: str, scale: float, digits: int) -> str:
+    v, b = arm.study.mean(method, rnd, score), baseline.study.mean(method, rnd, score)
+    if v is None:
+        return "—"
+    if b is None or arm is baseline:
+        return f"{v * scale:.{digits}f}"
+    return f"{v * scale:.{digits}f} ({(v - b) * scale:+.{digits}f})"
+
+
+def ablation_table(baseline: Arm, others: list[Arm], rnd: int, spread: tuple[str, Study] | None = None) -> str:
+    head = ("| experiment | changes | " + " | ".join(f"{LABELS[m].split(' (')[0]} acc r1" for m in ("ours",)) + " | "
+            + " | ".join(f"{LABELS[m].split(' (')[0]} acc r{rnd}" for m in COMPARED) + f" | ours CS r{rnd} | ours EE r{rnd} |")
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for arm in [baseline, *others]:
+        cells = [_delta(arm, baseline, "ours", 1, "accuracy", 100, 1),
+                 *(_delta(arm, baseline, m, rnd, "accuracy", 100, 1) for m in COMPARED),
+                 _delta(arm, baseline, "ours", rnd, "CS", 1, 3), _delta(arm, baseline, "ours", rnd, "EE", 1, 2)]
+        lines.append(f"| {arm.name} | {arm.changes or '—'} | " + " | ".join(cells) + " |")
+    if spread:
+        lines.append(spread_row(*spread, rnd))
+    return "\n".join(lines)
+
+
+def ablation_figure(baseline: Arm, others: list[Arm], rnd: int, out: Path, title: str) -> None:
+    arms_ = [baseline, *others]
+    fig, ax = plt.subplots(figsize=(max(7.0, 3.5 + 1.2 * len(arms_)), 3.8))
+    width = 0.8 / len(COMPARED)
+    for i, m in enumerate(COMPARED):
+        ax.bar([j + i * width for j in range(len(arms_))],
+               [100 * (a.study.mean(m, rnd, "accuracy") or 0) for a in arms_], width, label=LABELS[m])
+    ax.set_xticks([j + width * (len(COMPARED) - 1) / 2 for j in range(len(arms_))],
+                  [a.name.replace(" (workspace)", "") for a in arms_], rotation=20, fontsize=8)
+    ax.set_ylabel(f"accuracy at round {rnd} (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(alpha=0.3, axis="y")
+    save_figure(fig, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m selfsynth.report.ablations", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--names", nargs="+", help="DVC experiment names (default: every one in MLflow but the seeds)")
+    ap.add_argument("--out", type=Path, default=Path("reports"))
+    args = ap.parse_args(argv)
+    params = load_params()
+    uri, experiment = tracking_uri(params), params.tracking.experiment or params.dataset.name
+    try:
+        baseline, others = arms(uri, experiment, params_key(params), args.names)
+    except LookupError as e:
+        print(f"{e} (run `make repro`, then `make ablations`)", file=sys.stderr)
+        return 1
+    if not others:
+        print("MLflow has no ablation experiments yet: run `make ablations`", file=sys.stderr)
+        return 1
+    rnd = min(a.study.rounds for a in [baseline, *others])
+    title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, compared at round {rnd}"
+    text = f"""# Study-level ablations — {title}
+
+DVC experiments (`dvc exp show`), each an MLflow configuration with the tag `dvc_exp`; changes
+are read from the runs' params against the workspace's study (config {params_key(params, ('seed',))}).
+Accuracy in % (strict); in brackets the difference to the baseline. One seed each: the last
+row, the spread over seeds of the configuration run with the most seeds (`make seeds`), is the
+yardstick a difference has to beat.
+
+{ablation_table(baseline, others, rnd, seed_spread(uri, experiment))}
+"""
+    with atomic_path(args.out / "ablations-study.md") as tmp:
+        tmp.write_text(text)
+    ablation_figure(baseline, others, rnd, args.out / "ablations-study.png", f"study-level ablations — {title}")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
