@@ -3,6 +3,7 @@ round's pairs (round 1: synthesized; rounds 2..K: rejection-sampled). The adapte
 saved as the next round's starting model (merge, not stacked adapters: the paper's recipe).
 
 Usage: python -m stages.train <round> <method> [<method> ...]
+       accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m stages.train <round> <method>
 """
 import logging
 import sys
@@ -20,6 +21,7 @@ from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
 from selfsynth.tracking import method_run
+from selfsynth.training.distributed import is_main_process, wait_for_everyone
 from selfsynth.training.lora import add_lora, label_token_ids, trainable_summary
 from selfsynth.training.sft import Example, general_examples, train
 
@@ -43,13 +45,18 @@ def fit(job: tuple) -> dict:
         history = train(model, processor, examples, out_dir=Path(scratch), epochs=p.epochs if rnd == 1 else p.later_epochs,
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
                         seed=seed, augment=Augment(seed) if p.augment else None)
+    if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
+        wait_for_everyone()
+        return None
     with atomic_path(round_dir(method, rnd), directory=True) as tmp:
         model.save_pretrained(tmp / "adapter")
         merged = model.merge_and_unload()
         merged.save_pretrained(tmp / "model")
         processor.save_pretrained(tmp / "model")
         loss_curve(history.steps, history.losses, tmp / "loss.png", f"{method}, round {rnd}: LoRA training")
-    return {"steps": history.steps, "losses": history.losses, "trainable": trainable, "examples": len(examples)}
+    wait_for_everyone()
+    return {"steps": history.steps, "losses": history.losses, "trainable": trainable, "examples": len(examples),
+            "optimizer_steps": history.optimizer_steps, "mean_loss": history.mean_loss}
 
 
 def main(rnd: int, methods: list[str]) -> None:
@@ -62,9 +69,13 @@ def main(rnd: int, methods: list[str]) -> None:
             raise ValueError(f"{source}: no training pairs")
         check_images(world.root, pairs, str(source))
     results = run_jobs(fit, [(params, world, m, rnd) for m in methods], params.workers)
+    if not is_main_process():
+        return
     for method, res in zip(methods, results):
         with method_run(params, method) as mlf:
-            mlf.log_metrics({f"trainable.{k}": v for k, v in res["trainable"].items()}, step=rnd)
+            mlf.log_metrics({**{f"trainable.{k}": v for k, v in res["trainable"].items()},
+                             "train.optimizer_steps": res["optimizer_steps"], "train.examples": res["examples"],
+                             **({"train.mean_loss": res["mean_loss"]} if res["mean_loss"] is not None else {})}, step=rnd)
             for step, loss in zip(res["steps"], res["losses"]):
                 mlf.log_metric(f"train_loss.round-{rnd}", loss, step=step)
             out = round_dir(method, rnd)

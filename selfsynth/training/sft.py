@@ -80,16 +80,24 @@ class SFTCollator:
 
 
 class LossHistory(TrainerCallback):
-    """Keeps (step, loss) pairs for the loss curve and the tracker."""
+    """Keeps (step, loss) pairs for the loss curve and the tracker, the optimizer steps this
+    process took (each rank's share under several GPUs) and the mean loss of the run."""
 
     def __init__(self):
         self.steps: list[int] = []
         self.losses: list[float] = []
+        self.optimizer_steps = 0
+        self.mean_loss: float | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             self.steps.append(state.global_step)
             self.losses.append(float(logs["loss"]))
+        if logs and "train_loss" in logs:
+            self.mean_loss = float(logs["train_loss"])
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.optimizer_steps = state.global_step
 
 
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,

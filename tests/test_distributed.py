@@ -1,0 +1,41 @@
+"""Several processes, one writer: a round trained by two ranks (torchrun on CPU, gloo) leaves one
+model directory and one set of MLflow records, exactly like a single process."""
+import math
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from selfsynth.models.load import check_llava_dir
+from tests.conftest import OFFLINE
+
+
+def test_two_ranks_train_a_round_and_only_rank_zero_writes(micro_project, tmp_path):
+    root, _ = micro_project
+    project = tmp_path / "ddp"
+    shutil.copytree(root, project, symlinks=True, ignore=shutil.ignore_patterns(".dvc", ".git", "mlflow.db", "mlruns"))
+    shutil.rmtree(project / "models/ours/round-1")
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db"}
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "stages.train", "1", "ours"], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    check_llava_dir(project / "models/ours/round-1/model")
+    assert (project / "models/ours/round-1/adapter/adapter_config.json").is_file()
+    assert sorted(p.name for p in (project / "models/ours").iterdir() if p.name.startswith("round")) == \
+        ["round-1", "round-2"]  # no stray temp dir
+    db = sqlite3.connect(project / "mlflow.db")
+    assert db.execute("select count(*) from runs").fetchone()[0] == 1  # one method run, from rank 0
+
+    def logged(key):
+        return [v for (v,) in db.execute(f"select value from metrics where key = '{key}'")]
+
+    assert len(logged("trainable.trainable_parameters")) == 1
+    # the two ranks split the epoch: half the optimizer steps one process takes
+    batch = yaml.safe_load((project / "params.yaml").read_text())["train"]["batch_size"]
+    assert logged("train.optimizer_steps") == [math.ceil(logged("train.examples")[0] / (2 * batch))]
