@@ -75,6 +75,18 @@ class CachedChat:
             raise LLMError(f"{self.base_url}: model {self.model!r} returned no message content")
         return resp.choices[0].message.content
 
+    def check_reachable(self) -> None:
+        """Fail now, not after an hour of generation: something must answer at base_url. Any HTTP
+        reply counts (not every OpenAI-compatible server lists its models)."""
+        import openai
+        try:
+            self._openai().models.list()
+        except (openai.APIConnectionError, openai.APITimeoutError) as e:
+            raise LLMError(f"{self.base_url}: LLM endpoint unreachable ({type(e).__name__}: {e}); "
+                           "start the server or fix the base_url") from None
+        except openai.APIStatusError:
+            pass
+
     def ask_many(self, conversations: Sequence[list[dict]], workers: int = 4) -> list[str]:
         """Replies in input order; only cache misses are sent (each distinct one once)."""
         keys = [cache_key(self.model, m, self.temperature) for m in conversations]

@@ -14,6 +14,7 @@ from selfsynth.evaluation import evaluate_method
 from selfsynth.generation.backend import make_generator, open_generator
 from selfsynth.io import read_json, write_json, write_jsonl
 from selfsynth.layout import metrics_path, model_dir, predictions_path
+from selfsynth.llm_client import CachedChat
 from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
@@ -63,6 +64,9 @@ def main(rnd: int, methods: list[str]) -> None:
     cache = judge_cache(rnd)
     if not cache.exists():  # a declared DVC output, kept across runs (persist): exists even when unused
         write_json(cache, {})
+    if params.evaluate.judge == "llm":  # before generating, not after
+        llm = params.evaluate.llm_judge
+        CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
     jobs = [(params, world, concepts, m, 0 if m == "base" else rnd) for m in methods]
     results = run_jobs(assess, jobs, params.workers)
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written

@@ -98,3 +98,15 @@ def test_judge_endpoint_errors(tmp_path):
         wrong = url.removesuffix("/v1")  # the server answers 404 off /v1/chat/completions
         with pytest.raises(LLMError, match=rf"{wrong}: model 'judge-m' request failed with HTTP 404"):
             judge(wrong, None)
+
+
+def test_an_unreachable_judge_is_found_before_any_generation(tmp_path):
+    """stages.evaluate checks the endpoint first; a live server passes even without a /models route."""
+    from selfsynth.llm_client import CachedChat
+
+    url = closed_port_url()
+    with pytest.raises(LLMError, match=f"{url}: LLM endpoint unreachable"):
+        CachedChat(base_url=url, model="judge-m", api_key_env="NO_KEY", cache_path=None, max_retries=0).check_reachable()
+    with serve(judge_reply) as (fake, url):
+        CachedChat(base_url=url, model="judge-m", api_key_env="NO_KEY", cache_path=None).check_reachable()
+        assert fake.calls == 0  # no chat request was spent on the check
