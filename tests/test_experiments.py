@@ -1,4 +1,6 @@
 """Seeds and ablations: the dvc commands queued, and Table 1 as mean ± sd over seeds from MLflow."""
+import csv
+import io
 import shutil
 import subprocess
 import sys
@@ -100,3 +102,26 @@ def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, m
     assert "| beta-0 | select.beta=0.0, rounds 1..2 | 51.0 (+10.0) | 52.0 (+10.0) |" in table
     assert (tmp_path / "reports/ablations-study.png").stat().st_size > 5_000
     assert main(["--names", "beta-7", "--out", str(tmp_path / "r2")]) == 1
+
+
+def test_the_queue_runs_every_experiment_and_dvc_exp_show_lists_them(tmp_path, monkeypatch):
+    """The real `dvc queue` on a one-stage project: queued, run to the end (a worker holding the
+    queue-start output must not stall it), and listed by name with its param."""
+    from selfsynth import experiments as ex
+
+    (tmp_path / "params.yaml").write_text("x: 0\n")
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"square": {
+        "cmd": "python -c \"import yaml; x = yaml.safe_load(open('params.yaml'))['x']; open('out.txt', 'w').write(str(x * x))\"",
+        "params": ["x"], "outs": ["out.txt"]}}}))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.setenv("PATH", f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin")
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
+                ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+        subprocess.run(cmd, check=True, env=ex.environment(), capture_output=True)
+    ex.queue({"sq-2": ["x=2"], "sq-3": ["x=3"]}, [], dry=False)
+    ex.run_queue(jobs=1, dry=False, poll=1.0)
+    shown = ex.dvc("exp", "show", "--csv", "--no-pager")
+    rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(shown))}
+    assert {"sq-2", "sq-3"} <= set(rows)
+    assert rows["sq-2"]["x"] == "2" and rows["sq-3"]["x"] == "3"
