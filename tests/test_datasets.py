@@ -377,6 +377,15 @@ def test_empty_class_folder_is_named(tmp_path):
     fails("pld", root, tmp_path, r"train/Corn___healthy: class folder has no images")
 
 
+def test_pld_kaggle_layout_takes_valid_as_the_test_split(tmp_path):
+    root = split_folders(tmp_path / "pld", ["Tomato___healthy", "Tomato___Late_blight"])
+    (root / "test").rename(root / "valid")
+    summary, labels, manifest, _ = prepare("pld", root, tmp_path)
+    assert [x["name"] for x in labels] == ["Tomato late blight", "Tomato healthy"]
+    assert sum(m["split"] == "test" for m in manifest) == 2
+    assert all("/valid/" in m["image"] for m in manifest if m["split"] == "test")
+
+
 def test_pld_without_test_folder_is_named(tmp_path):
     root = split_folders(tmp_path / "pld", ["Tomato___healthy"], per_split=(2, 0))
     fails("pld", root, tmp_path, r"pld/test: folder missing")

@@ -114,9 +114,11 @@ def class_folders(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
 
 
-def from_split_folders(root: Path, name: Callable[[str], str]) -> Collected:
-    """root/{train,test}/<class>/<image>: classes are train's folders, sorted; test may not add any."""
-    dirs = {s: require_dir(root / s, f"one folder per class under {root / s}") for s in SPLITS}
+def from_split_folders(root: Path, name: Callable[[str], str], test_folder: str = "test") -> Collected:
+    """root/{train,<test_folder>}/<class>/<image>: classes are train's folders, sorted; the test
+    folder may not add any."""
+    dirs = {s: require_dir(root / f, f"one folder per class under {root / f}")
+            for s, f in zip(SPLITS, ("train", test_folder))}
     folders = _some_class_folders(dirs["train"])
     index = {f.name: i for i, f in enumerate(folders)}
     items = []
