@@ -31,9 +31,8 @@ def judge_cache(rnd: int) -> Path:
 
 def assess(job: tuple) -> tuple[dict, list[dict]]:
     """Evaluate one method's model; runs in a worker process, so it only computes."""
-    params, world, concepts, method, rnd = job
+    params, world, concepts, method, rnd, (reference, ref_processor) = job
     p = params.evaluate
-    reference, ref_processor = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model
     if p.backend == "hf":  # the base model is loaded once, for both roles
         model, processor = (reference, ref_processor) if rnd == 0 else load_lmm(model_dir(method, rnd))
         gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
@@ -67,12 +66,13 @@ def main(rnd: int, methods: list[str]) -> None:
     if params.evaluate.judge == "llm":  # before generating, not after
         llm = params.evaluate.llm_judge
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
-    jobs = [(params, world, concepts, m, 0 if m == "base" else rnd) for m in methods]
+    reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model; loaded once
+    jobs = [(params, world, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
     results = run_jobs(assess, jobs, params.workers)
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
         results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
                    for metrics, predictions in results]
-    for (*_, method, r), (metrics, predictions) in zip(jobs, results):
+    for (*_, method, r, _ref), (metrics, predictions) in zip(jobs, results):
         write_jsonl(predictions_path(method, r), predictions)
         write_json(metrics_path(method, r), metrics)
         with method_run(params, method) as mlf:
