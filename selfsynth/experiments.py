@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     run_queue(args.jobs, args.dry_run)
     if not args.dry_run:
         print(dvc("exp", "show", "--md", "--no-pager", check=False))
-        report = ["selfsynth.report.seeds"] if args.what == "seeds" else \
-            ["selfsynth.report.ablations", "--names", *(f"{args.prefix}{k}" for k in experiments)]
-        subprocess.run([sys.executable, "-m", *report], env=environment(), check=False)
+        # the ablation report lists every ablation MLflow holds, so a subset run adds rows, not replaces them
+        report = "selfsynth.report.seeds" if args.what == "seeds" else "selfsynth.report.ablations"
+        subprocess.run([sys.executable, "-m", report], env=environment(), check=False)
     return 0
 
 
