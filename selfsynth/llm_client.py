@@ -66,8 +66,7 @@ class CachedChat:
         try:
             resp = self._openai().chat.completions.create(**kwargs)
         except (openai.APIConnectionError, openai.APITimeoutError) as e:
-            raise LLMError(f"{self.base_url}: LLM endpoint unreachable ({type(e).__name__}: {e}); "
-                           "start the server or fix the base_url") from None
+            raise self._unreachable(e) from None
         except openai.APIStatusError as e:
             raise LLMError(f"{self.base_url}: model {self.model!r} request failed with HTTP {e.status_code} "
                            f"({e.message}); check the model name and ${self.api_key_env}") from None
@@ -82,10 +81,13 @@ class CachedChat:
         try:
             self._openai().models.list()
         except (openai.APIConnectionError, openai.APITimeoutError) as e:
-            raise LLMError(f"{self.base_url}: LLM endpoint unreachable ({type(e).__name__}: {e}); "
-                           "start the server or fix the base_url") from None
+            raise self._unreachable(e) from None
         except openai.APIStatusError:
             pass
+
+    def _unreachable(self, e: Exception) -> LLMError:
+        return LLMError(f"{self.base_url}: LLM endpoint unreachable ({type(e).__name__}: {e}); "
+                        "start the server or fix the base_url")
 
     def ask_many(self, conversations: Sequence[list[dict]], workers: int = 4) -> list[str]:
         """Replies in input order; only cache misses are sent (each distinct one once)."""

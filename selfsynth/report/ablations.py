@@ -20,7 +20,7 @@ from ..plots import plt, save_figure
 from ..tracking import params_key, tracking_uri
 from .study import Study
 from .tables import LABELS
-from .tracked import method_runs, study_from_mlflow
+from .tracked import method_runs, study_from_runs
 
 COMPARED = ("ours", "nofilter", "lge", "nl")
 
@@ -44,33 +44,40 @@ def changed_params(run_params: dict[str, str], baseline: dict[str, str]) -> str:
     return ", ".join(diff) or "(nothing)"
 
 
-def arms(uri: str, experiment: str, baseline_study: str, names: list[str] | None) -> tuple[Arm, list[Arm]]:
-    base_runs = method_runs(uri, experiment, study=baseline_study)
-    base_params = base_runs[0].data.params
-    baseline = Arm("baseline (workspace)", "", study_from_mlflow(uri, experiment, study=baseline_study))
+def tagged(runs: list, key: str, value: str) -> list:
+    return [r for r in runs if r.data.tags.get(key) == value]
+
+
+def arms(uri: str, runs: list, baseline_study: str, names: list[str] | None) -> tuple[Arm, list[Arm]]:
+    """The baseline and each named experiment, from one listing of the method runs (newest first)."""
+    base_runs = tagged(runs, "study", baseline_study)
+    if not base_runs:
+        raise LookupError(f"MLflow at {uri}: no method runs of the workspace's study {baseline_study}")
+    baseline = Arm("baseline (workspace)", "", study_from_runs(uri, base_runs))
     if names is None:  # every named DVC experiment but the seeds, oldest first
-        tagged = [r for r in method_runs(uri, experiment) if r.data.tags.get("dvc_exp")]
-        names = list(dict.fromkeys(r.data.tags["dvc_exp"] for r in reversed(tagged)))
+        names = list(dict.fromkeys(r.data.tags["dvc_exp"] for r in reversed(runs) if r.data.tags.get("dvc_exp")))
         names = [n for n in names if not n.startswith("seed-")]
     out = []
     for name in names:
-        runs = method_runs(uri, experiment, dvc_exp=name)  # newest first: a rerun of the name wins
-        study_tag = runs[0].data.tags["study"]
-        out.append(Arm(name, changed_params(runs[0].data.params, base_params),
-                       study_from_mlflow(uri, experiment, study=study_tag)))
+        named = tagged(runs, "dvc_exp", name)
+        if not named:
+            raise LookupError(f"MLflow at {uri}: no method runs of the DVC experiment {name!r}")
+        newest = named[0]  # a rerun of the name wins
+        out.append(Arm(name, changed_params(newest.data.params, base_runs[0].data.params),
+                       study_from_runs(uri, tagged(named, "study", newest.data.tags["study"]))))
     return baseline, out
 
 
-def seed_spread(uri: str, experiment: str) -> tuple[str, Study] | None:
+def seed_spread(uri: str, runs: list) -> tuple[str, Study] | None:
     """The configuration run over the most seeds (newest on a tie): its spread is the yardstick
     for a one-seed ablation's difference."""
     seeds: dict[str, set[str]] = {}
-    for run in method_runs(uri, experiment):  # newest first
+    for run in runs:  # newest first
         seeds.setdefault(run.data.tags.get("config", ""), set()).add(run.data.tags.get("seed", "0"))
     config, found = max(seeds.items(), key=lambda kv: len(kv[1]))
     if len(found) < 2:
         return None
-    return config, study_from_mlflow(uri, experiment, config)
+    return config, study_from_runs(uri, tagged(runs, "config", config))
 
 
 def spread_row(config: str, study: Study, rnd: int) -> str:
@@ -129,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params()
     uri, experiment = tracking_uri(params), params.tracking.experiment or params.dataset.name
     try:
-        baseline, others = arms(uri, experiment, params_key(params), args.names)
+        runs = method_runs(uri, experiment)
+        baseline, others = arms(uri, runs, params_key(params), args.names)
     except LookupError as e:
         print(f"{e} (run `make repro`, then `make ablations`)", file=sys.stderr)
         return 1
@@ -146,7 +154,7 @@ Accuracy in % (strict); in brackets the difference to the baseline. One seed eac
 row, the spread over seeds of the configuration run with the most seeds (`make seeds`), is the
 yardstick a difference has to beat.
 
-{ablation_table(baseline, others, rnd, seed_spread(uri, experiment))}
+{ablation_table(baseline, others, rnd, seed_spread(uri, runs))}
 """
     with atomic_path(args.out / "ablations-study.md") as tmp:
         tmp.write_text(text)

@@ -25,13 +25,16 @@ def method_runs(uri: str, experiment: str, **tags: str) -> list:
     return runs
 
 
-def study_from_mlflow(uri: str, experiment: str, config: str | None = None, **tags: str) -> Study:
-    """Method runs of `experiment`, optionally only those of one `config` (params minus seed) or
-    with other tags; per method, round and seed the last value logged for each score."""
+def study_from_mlflow(uri: str, experiment: str, config: str | None = None) -> Study:
+    """Method runs of `experiment`, optionally only those of one `config` (params minus seed)."""
+    return study_from_runs(uri, method_runs(uri, experiment, **({"config": config} if config else {})))
+
+
+def study_from_runs(uri: str, runs: list) -> Study:
+    """Per method, round and seed of these method runs, the last value logged for each score."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    runs = method_runs(uri, experiment, **({"config": config} if config else {}), **tags)
     cells: dict[tuple[str, int, int], dict[str, float]] = defaultdict(dict)
     for run in runs:
         method, seed = run.data.tags["method"], int(run.data.tags.get("seed", 0))
