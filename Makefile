@@ -12,17 +12,33 @@ export MLFLOW_DISABLE_TELEMETRY=true
 export DO_NOT_TRACK=1
 export TOKENIZERS_PARALLELISM=false
 
-.PHONY: install repro test mlflow seeds ablations notebook clean
+.PHONY: install repro test lock mlflow seeds ablations notebook clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every package, with its version and hash, comes from the committed lock (requirements/cpu.txt);
+# the project itself is installed on top without resolving anything.
+$(STAMP): requirements/cpu.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	# the local CPU build of torch first: an unpinned torch pulls gigabytes of CUDA wheels
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements/cpu.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# Re-resolve both profiles from pyproject.toml (uv, pinned; resolution only, nothing installed):
+#   cpu: this machine's Python, torch 2.13.0 (the local CPU build in /opt/wheels where it exists)
+#   gpu: Linux x86_64, Python 3.12, vllm + CUDA torch 2.14.0 + transformers <5.21, resolved together
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+FIND_LINKS ?= $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
+$(UV):
+	$(PYTHON) -m pip install -q --target .tools uv==$(UV_VERSION)
+
+lock: $(UV)
+	UV_PYTHON_DOWNLOADS=never $(UV) pip compile pyproject.toml requirements/build.in --extra cpu --extra test --extra llm \
+	  $(FIND_LINKS) --generate-hashes --python-version 3.11 --no-header --emit-find-links -o requirements/cpu.txt
+	UV_PYTHON_DOWNLOADS=never $(UV) pip compile pyproject.toml requirements/build.in --extra gpu --extra test --extra llm \
+	  --override requirements/gpu-overrides.txt --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+	  --generate-hashes --no-header -o requirements/gpu.txt
 
 repro: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dvc repro
@@ -40,6 +56,7 @@ seeds: $(STAMP)
 ablations: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth.experiments ablations $(ARGS)
 
+# jupyterlab is the one thing not in the lock: it is installed (from the package registry) on first use
 notebook: $(STAMP)
 	$(BIN)/python -m pip install -q jupyterlab
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab notebooks/analysis.ipynb

@@ -34,11 +34,10 @@ ABLATIONS: dict[str, list[str]] = {
 
 
 def environment() -> dict:
-    """Offline, and one MLflow store for every experiment: queued runs execute in temporary
-    copies of the repo, where a relative sqlite path would scatter the runs."""
+    """Offline; the MLflow store follows the repository (DVC_ROOT, see selfsynth.tracking), so queued
+    runs in temporary copies of the repo log into the workspace's store."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
            "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path('mlflow.db').resolve()}")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 

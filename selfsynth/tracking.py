@@ -7,6 +7,7 @@ import os
 import subprocess
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from .params import Params
@@ -16,8 +17,33 @@ class TrackingError(RuntimeError):
     pass
 
 
+def project_root() -> Path:
+    """The user's repository. DVC sets DVC_ROOT to it for every stage it runs, also inside
+    `dvc exp run --temp` and queued experiments, whose working directory is a throwaway copy;
+    a stage run by hand runs from the root."""
+    return Path(os.environ.get("DVC_ROOT") or os.getcwd()).resolve()
+
+
+def resolve_store(uri: str, root: Path) -> str:
+    """A relative local store (`sqlite:///mlflow.db`, `mlruns`) names a path under the repository
+    root, not under whatever directory the stage happens to run in."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return f"sqlite:///{root / uri.removeprefix('sqlite:///')}"
+    if "://" not in uri and not uri.startswith("file:") and not Path(uri).is_absolute():
+        return str(root / uri)
+    return uri
+
+
 def tracking_uri(params: Params) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.uri
+    return resolve_store(os.environ.get("MLFLOW_TRACKING_URI") or params.tracking.uri, project_root())
+
+
+def artifact_root(uri: str, root: Path) -> str | None:
+    """Artifacts of a local store live beside it, under the repository root (mlartifacts/), not in
+    the cwd of the first stage that created the experiment; a server keeps its own."""
+    if uri.startswith(("http://", "https://", "databricks")):
+        return None
+    return str(root / "mlartifacts")
 
 
 def check_tracking(uri: str, timeout: float = 5.0) -> None:
@@ -67,7 +93,13 @@ def _experiment(params: Params):
     uri = tracking_uri(params)
     check_tracking(uri)
     mlflow.set_tracking_uri(uri)
-    return mlflow, mlflow.set_experiment(params.tracking.experiment or params.dataset.name)
+    name = params.tracking.experiment or params.dataset.name
+    if mlflow.get_experiment_by_name(name) is None and (artifacts := artifact_root(uri, project_root())):
+        try:  # stages of one study may race to create it
+            mlflow.create_experiment(name, artifact_location=f"{artifacts}/{name}")
+        except mlflow.exceptions.MlflowException:
+            pass
+    return mlflow, mlflow.set_experiment(name)
 
 
 @contextmanager

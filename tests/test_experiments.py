@@ -4,6 +4,7 @@ import io
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -125,3 +126,44 @@ def test_the_queue_runs_every_experiment_and_dvc_exp_show_lists_them(tmp_path, m
     rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(shown))}
     assert {"sq-2", "sq-3"} <= set(rows)
     assert rows["sq-2"]["x"] == "2" and rows["sq-3"]["x"] == "3"
+
+
+def test_a_queued_experiment_logs_into_the_workspace_store(tmp_path, monkeypatch):
+    """Queued runs execute in a throwaway copy of the repo; their MLflow runs must still land in
+    the workspace's `sqlite:///mlflow.db` (params.yaml's default), artifacts beside it."""
+    from selfsynth import experiments as ex
+
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    probe = ("from selfsynth.params import load_params; from selfsynth.tracking import mlflow_run\n"
+             "with mlflow_run(load_params(), 'probe') as mlflow: mlflow.log_text('hi', 'probe.txt')\n"
+             "open('out.txt', 'w').write('done')")
+    (tmp_path / "probe.py").write_text(probe)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"probe": {
+        "cmd": "python probe.py", "deps": ["probe.py"], "params": ["select.beta"], "outs": ["out.txt"]}}}))
+    (tmp_path / ".gitignore").write_text("/mlflow.db\n/mlartifacts/\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("PATH", f"{sys.executable.rsplit('/', 1)[0]}:/usr/bin:/bin")
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
+                ["git", "add", "-A"], ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]):
+        subprocess.run(cmd, check=True, env=ex.environment(), capture_output=True)
+    ex.queue({"beta-0.8": ["select.beta=0.8"]}, [], dry=False)
+    ex.run_queue(jobs=1, dry=False, poll=1.0)
+
+    import mlflow
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
+    assert [(r.data.tags["dvc_exp"], r.data.params["select.beta"]) for r in runs] == [("beta-0.8", "0.8")]
+    artifacts = runs[0].info.artifact_uri.removeprefix("file://")
+    assert Path(artifacts).is_relative_to(tmp_path / "mlartifacts") and (Path(artifacts) / "probe.txt").exists()
+    assert not list((tmp_path / ".dvc").rglob("mlflow.db")), "a run went into the temporary copy"
+
+
+def test_a_relative_store_names_a_path_under_the_repository_root():
+    from selfsynth.tracking import resolve_store
+
+    root = Path("/study")
+    assert resolve_store("sqlite:///mlflow.db", root) == "sqlite:////study/mlflow.db"
+    assert resolve_store("sqlite:////abs/m.db", root) == "sqlite:////abs/m.db"
+    assert resolve_store("mlruns", root) == "/study/mlruns"
+    assert resolve_store("http://127.0.0.1:5000", root) == "http://127.0.0.1:5000"
