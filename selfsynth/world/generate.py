@@ -70,7 +70,7 @@ def build_world(world: WorldParams, seed: int, out: Path, describe_prompts: Sequ
     generic = build_generic(world, seed, out, describe_prompts)
     return {"classes": len(species), "train_images": sum(r["split"] == "train" for r in manifest),
             "test_images": sum(r["split"] == "test" for r in manifest), "generic_images": len(generic),
-            "families": len(FAMILIES), "values": sum(len(f.values) for f in FAMILIES),
+            "families": len(FAMILIES), "attribute_values": sum(len(f.values) for f in FAMILIES),
             "hideable": len(HIDEABLE), "part_names": [FAMILY_BY_KEY[k].part for k in HIDEABLE]}
 
 
