@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .offline import OFFLINE_ENV
 from .params import load_params
 
 # name -> the params it changes (the paper's ablation set; nofilter is a method of every run)
@@ -36,8 +37,7 @@ ABLATIONS: dict[str, list[str]] = {
 def environment() -> dict:
     """Offline, and one MLflow store for every experiment: queued runs execute in temporary
     copies of the repo, where a relative sqlite path would scatter the runs."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    env = {**os.environ, **OFFLINE_ENV}
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path('mlflow.db').resolve()}")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
