@@ -44,8 +44,9 @@ def dotted_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_of(path: Path) -> set[Path]:
-    """The project files that importing `path` runs directly (module and package __init__ files)."""
+def imports_of(path: Path, inits: bool = True) -> set[Path]:
+    """The project files that importing `path` runs directly: the modules it names and, with
+    `inits`, the package __init__ files on their way."""
     own = dotted_name(path).split(".")
     package = own if path.name == "__init__.py" else own[:-1]
     names = []
@@ -62,7 +63,7 @@ def imports_of(path: Path) -> set[Path]:
     for name in names:
         file = module_file(name)
         if file is not None:
-            found |= {file, *package_inits(name)}
+            found |= {file, *(package_inits(name) if inits else ())}
     found.discard(path)
     return found
 
@@ -109,3 +110,39 @@ def test_the_closure_follows_imports_through_the_library():
     files = closure(REPO / "stages/train.py")
     assert REPO / "selfsynth/lmm/chat_template.py" in files
     assert REPO / "stages/__init__.py" in files and REPO / "selfsynth/offline.py" in files
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the directed graph, as a path that returns to its start, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [node, nxt] if nxt in path else path + [node, nxt]
+            if nxt not in state and (found := visit(nxt, path + [node])):
+                return found
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state and (found := visit(start, [])):
+            return found
+    return None
+
+
+def home(path: Path) -> str:
+    """A file's room in the layout: its package folder below selfsynth/, or the file itself."""
+    parts = path.relative_to(REPO).parts
+    return "/".join(parts[:2]) if len(parts) > 2 else "/".join(parts)
+
+
+def test_the_library_imports_form_no_cycle_between_files_or_packages():
+    files = [p for top in PROJECT for p in (REPO / top).rglob("*.py")]
+    modules = {str(f.relative_to(REPO)): {str(d.relative_to(REPO)) for d in imports_of(f, inits=False)} for f in files}
+    assert find_cycle(modules) is None, f"import cycle: {' -> '.join(find_cycle(modules))}"
+    packages: dict[str, set[str]] = {}
+    for f in files:
+        packages.setdefault(home(f), set()).update(home(d) for d in imports_of(f, inits=False) if home(d) != home(f))
+    assert find_cycle(packages) is None, f"packages import each other: {' -> '.join(find_cycle(packages))}"
