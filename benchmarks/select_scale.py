@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from selfsynth.selection import reference_select_concepts, select_concepts  # noqa: E402
+from selfsynth.method.select import reference_select_concepts, select_concepts  # noqa: E402
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int, chunk: int = 1 << 15) -> np.ndarray:

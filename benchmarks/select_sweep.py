@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from selfsynth.data.dataset import load_prepared  # noqa: E402
+from selfsynth.dataset.prepared import load_prepared  # noqa: E402
 from selfsynth.io import read_json, read_jsonl  # noqa: E402
+from selfsynth.method.select import embed_for_selection, selection_sweep  # noqa: E402
 from selfsynth.report.tables import beta_table, descriptions_table  # noqa: E402
-from selfsynth.select_concepts import embed_for_selection, selection_sweep  # noqa: E402
 
 
 def main() -> None:

@@ -9,19 +9,18 @@ Type a question per line; an empty line, 'quit' or end of input ends the session
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from .layout import METHODS, model_dir
+from .offline import go_offline
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m selfsynth.chat", description=__doc__.split("\n\n")[0])
     which = ap.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", type=Path, help="a LLaVA model directory")
-    which.add_argument("--method", choices=["base", "nl", "lge", "ours", "nofilter"], help="a model of the study")
+    which.add_argument("--method", choices=["base", *METHODS], help="a model of the study")
     ap.add_argument("--round", type=int, default=1, help="with --method: after which round (default 1)")
     ap.add_argument("--image", type=Path, required=True)
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
@@ -32,10 +31,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from .generation.hf import HFGenerator, Sampling
-    from .generation.prompts import conversation_prompt
-    from .layout import model_dir
-    from .models.load import load_lmm
+    go_offline()
+    from .lmm.hf import HFGenerator, Sampling
+    from .lmm.chat_template import conversation_prompt
+    from .lmm.load import load_lmm
 
     path = args.model if args.model else model_dir(args.method, args.round)
     if not args.image.is_file():

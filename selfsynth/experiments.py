@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .offline import OFFLINE_ENV
 from .params import load_params
 
 # name -> the params it changes (the paper's ablation set; nofilter is a method of every run)
@@ -36,8 +37,7 @@ ABLATIONS: dict[str, list[str]] = {
 def environment() -> dict:
     """Offline; the MLflow store follows the repository (DVC_ROOT, see selfsynth.tracking), so queued
     runs in temporary copies of the repo log into the workspace's store."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
+    env = {**os.environ, **OFFLINE_ENV}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 

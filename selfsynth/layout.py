@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-METHODS = ("nl", "lge", "ours", "nofilter")  # trained every round; `base` is round 0
+# The study's methods, defined here only: trained every round; `base` is round 0.
+TEMPLATED = ("nl", "lge")  # rounds 2..K: fresh template pairs of their own kind (matched compute)
 SAMPLED = ("ours", "nofilter")  # rounds 2..K: their own model writes the candidates
+METHODS = (*TEMPLATED, *SAMPLED)
 
 
 def model_dir(method: str, rnd: int) -> Path:

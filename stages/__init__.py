@@ -5,11 +5,9 @@ import os
 import sys
 import time
 
-# Nothing may reach for the network at run time; a blocked call can hang rather than fail.
-for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
-                     "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1",
-                     "TOKENIZERS_PARALLELISM": "false"}.items():
-    os.environ.setdefault(_key, _value)
+from selfsynth.offline import go_offline
+
+go_offline()
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import torch
 
-from selfsynth.data.dataset import check_images, load_prepared
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import atomic_path
-from selfsynth.models.load import SOURCE_FILE, check_llava_dir, fingerprint
-from selfsynth.models.pretrain import pretrain_world_model
+from selfsynth.lmm.load import SOURCE_FILE, check_llava_dir, fingerprint
+from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
-from selfsynth.prompts import load_prompts
 from selfsynth.tracking import mlflow_run
+from selfsynth.training.pretrain import pretrain_world_model
 
 OUT = Path("models/base")
 LOSS_PLOT = Path("reports/base_loss.png")

@@ -2,12 +2,12 @@
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import check_images, load_prepared
-from selfsynth.describe import describe_images
-from selfsynth.generation.backend import open_generator
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import write_json, write_jsonl
+from selfsynth.lmm.backend import open_generator
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.describe import describe_images
 from selfsynth.params import load_params
-from selfsynth.prompts import load_prompts
 
 OUT = Path("data/describe/descriptions.jsonl")
 log = logging.getLogger("describe")

@@ -9,17 +9,17 @@ import logging
 import sys
 from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared, spread_over_classes
-from selfsynth.evaluation import evaluate_method
-from selfsynth.generation.backend import make_generator, open_generator
+from selfsynth.dataset.prepared import load_prepared, spread_over_classes
 from selfsynth.io import read_json, write_json, write_jsonl
 from selfsynth.layout import metrics_path, model_dir, predictions_path
-from selfsynth.llm_client import CachedChat
+from selfsynth.lmm.backend import make_generator, open_generator
+from selfsynth.lmm.llm_client import CachedChat
+from selfsynth.lmm.load import load_lmm
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.evaluate import evaluate_method
 from selfsynth.metrics.llm_judge import judge_explanations
-from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
-from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, method_run
 
 log = logging.getLogger("evaluate")

@@ -2,13 +2,13 @@
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared, spread_over_classes
-from selfsynth.evaluation import evaluate_descriptions, evaluate_general_ability, evaluate_identification
-from selfsynth.generation.hf import HFGenerator, Sampling
+from selfsynth.dataset.prepared import load_prepared, spread_over_classes
 from selfsynth.io import write_json, write_jsonl
-from selfsynth.models.load import load_lmm
+from selfsynth.lmm.hf import HFGenerator, Sampling
+from selfsynth.lmm.load import load_lmm
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.evaluate import evaluate_descriptions, evaluate_general_ability, evaluate_identification
 from selfsynth.params import load_params
-from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, mlflow_run
 
 METRICS = Path("metrics/base.json")

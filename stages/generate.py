@@ -6,15 +6,15 @@ Usage: python -m stages.generate <round>
 import logging
 import sys
 
-from selfsynth.data.dataset import load_prepared
-from selfsynth.generation.backend import open_generator
-from selfsynth.generation.hf import Sampling
+from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import atomic_path, dump_jsonl
 from selfsynth.layout import SAMPLED, candidates_path, model_dir
+from selfsynth.lmm.backend import open_generator
+from selfsynth.lmm.hf import Sampling
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.generate import plan_questions
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
-from selfsynth.prompts import load_prompts
-from selfsynth.rejection import plan_questions
 
 log = logging.getLogger("generate")
 

@@ -4,13 +4,13 @@ their absolute paths). Every stage reads data/world, whichever it is."""
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import check_images, load_prepared
-from selfsynth.data.sources import prepare_dataset
+from selfsynth.dataset.prepared import check_images, load_prepared
+from selfsynth.dataset.sources import prepare_dataset
 from selfsynth.io import atomic_path, write_json
+from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import Params, load_params
 from selfsynth.plots import contact_sheet, world_contact_sheet
-from selfsynth.prompts import load_prompts
-from selfsynth.world.generate import build_generic, build_world
+from selfsynth.world.build import build_generic, build_world
 
 OUT = Path("data/world")
 PLOT = Path("reports/world.png")

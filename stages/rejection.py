@@ -7,14 +7,14 @@ Usage: python -m stages.rejection <round>
 import logging
 import sys
 
-from selfsynth.data.dataset import load_prepared
-from selfsynth.encoders import make_encoder
+from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
-from selfsynth.layout import candidates_path, pairs_path
+from selfsynth.layout import SAMPLED, TEMPLATED, candidates_path, pairs_path
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.reject import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
+from selfsynth.method.synthesize import template_pairs
+from selfsynth.metrics.encoders import make_encoder
 from selfsynth.params import load_params
-from selfsynth.prompts import load_prompts
-from selfsynth.rejection import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
-from selfsynth.synthesis import plan_pairs, write_template_answers
 from selfsynth.tracking import flatten, method_run
 
 log = logging.getLogger("rejection")
@@ -27,7 +27,7 @@ def main(rnd: int) -> None:
     prompts = load_prompts(params.dataset.name)
     concepts = read_json("data/concepts.json")
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
-    groups = {m: read_jsonl(candidates_path(m, rnd)) for m in ("ours", "nofilter")}
+    groups = {m: read_jsonl(candidates_path(m, rnd)) for m in SAMPLED}
     missing = [g["image_id"] for g in groups["ours"] if g["image_id"] not in zstar]
     if missing:
         raise ValueError(f"data/select/zstar.jsonl: no Z* for image {missing[0]} ({len(missing)} in all)")
@@ -38,15 +38,11 @@ def main(rnd: int) -> None:
     pairs = {"ours": pairs_for_ours(groups["ours"], scores, prompts, p.label_check, params.seed, rnd),
              "nofilter": pairs_for_nofilter(groups["nofilter"], params.seed, rnd)}
     train = world.split("train")
-    for method in ("nl", "lge"):  # their own data again, freshly phrased: matched compute, no sampling
-        planned = [x for r in train for x in plan_pairs(
-            method, r["id"], r["label_name"], concepts[str(r["label"])]["visual_features"], zstar[r["id"]], prompts,
-            p.questions, params.synthesize.mix, params.seed * 1000 + rnd)]
-        images = {r["id"]: r["image"] for r in train}
-        pairs[method] = [{**x, "image": images[x["image_id"]], "source": "template"}
-                         for x in write_template_answers(planned, params.seed * 1000 + rnd, prompts)]
+    for method in TEMPLATED:  # their own data again, freshly phrased: matched compute, no sampling
+        pairs[method] = template_pairs(method, train, concepts, zstar, prompts, p.questions, params.synthesize.mix,
+                                       params.seed * 1000 + rnd)
 
-    stats = {m: rejection_stats(pairs[m], groups[m]) for m in ("ours", "nofilter")}
+    stats = {m: rejection_stats(pairs[m], groups[m]) for m in SAMPLED}
     out = pairs_path("ours", rnd).parent
     with atomic_path(out, directory=True) as tmp:
         for method, rows in pairs.items():

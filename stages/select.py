@@ -4,10 +4,10 @@ the same embedded descriptions and need no retraining."""
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import NO_TRUTH, load_prepared
+from selfsynth.dataset.prepared import NO_TRUTH, load_prepared
 from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
+from selfsynth.method.select import embed_for_selection, select_from, selection_quality, selection_sweep
 from selfsynth.params import load_params
-from selfsynth.select_concepts import embed_for_selection, select_from, selection_quality, selection_sweep
 from selfsynth.tracking import flatten, mlflow_run
 
 OUT = Path("data/select/zstar.jsonl")

@@ -3,13 +3,14 @@ Z* (ours), or a random same-size subset (nofilter)."""
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared
-from selfsynth.generation.backend import open_generator
-from selfsynth.generation.hf import Sampling
+from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
+from selfsynth.layout import METHODS
+from selfsynth.lmm.backend import open_generator
+from selfsynth.lmm.hf import Sampling
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.synthesize import accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 from selfsynth.params import load_params
-from selfsynth.prompts import load_prompts
-from selfsynth.synthesis import METHODS, accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 
 OUT = Path("data/synthesize/round-1")
 log = logging.getLogger("synthesize")

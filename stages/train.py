@@ -12,15 +12,15 @@ from pathlib import Path
 
 from transformers import set_seed
 
-from selfsynth.augment import Augment
-from selfsynth.data.dataset import check_images, load_prepared
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import atomic_path, read_jsonl
 from selfsynth.layout import model_dir, pairs_path, round_dir
-from selfsynth.models.load import load_lmm
+from selfsynth.lmm.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
 from selfsynth.tracking import method_run
+from selfsynth.training.augment import Augment
 from selfsynth.training.distributed import is_main_process, wait_for_everyone
 from selfsynth.training.lora import add_lora, label_token_ids, trainable_summary
 from selfsynth.training.sft import Example, general_examples, train

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from selfsynth.offline import OFFLINE_ENV
+
 REPO = Path(__file__).resolve().parents[1]
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1", "TOKENIZERS_PARALLELISM": "false"}
+OFFLINE = OFFLINE_ENV
 os.environ.update(OFFLINE)
 DVC = str(Path(sys.executable).parent / "dvc")  # the venv's dvc, whatever PATH says
 

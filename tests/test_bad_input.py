@@ -5,10 +5,10 @@ import shutil
 import pytest
 from PIL import Image
 
-from selfsynth.concepts import ConceptsError, validate_concepts
-from selfsynth.data.dataset import DatasetError, check_images
+from selfsynth.dataset.prepared import DatasetError, check_images
 from selfsynth.io import atomic_path
-from selfsynth.models.load import ModelDirError, check_llava_dir
+from selfsynth.lmm.load import ModelDirError, check_llava_dir
+from selfsynth.method.concepts import ConceptsError, validate_concepts
 from tests.conftest import make_project, micro_params, run_stage
 
 

@@ -5,7 +5,7 @@ import sys
 
 from transformers import AutoProcessor
 
-from selfsynth.generation.prompts import conversation_prompt
+from selfsynth.lmm.chat_template import conversation_prompt
 from tests.conftest import OFFLINE
 
 

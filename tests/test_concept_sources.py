@@ -7,10 +7,10 @@ import time
 import pytest
 from fake_openai import closed_port_url, serve
 
-from selfsynth.concept_sources import (CONCEPT_SYSTEM, attribute_phrase, concepts_from_cub_attributes,
+from selfsynth.method.concepts import (CONCEPT_SYSTEM, attribute_phrase, concepts_from_cub_attributes,
                                        concepts_from_json, concepts_from_llm, parse_bullets)
-from selfsynth.concepts import ConceptsError
-from selfsynth.llm_client import LLMError
+from selfsynth.lmm.llm_client import LLMError
+from selfsynth.method.concepts import ConceptsError
 
 CLASSES = ["Black footed Albatross", "Laysan Albatross", "Sooty Albatross"]
 

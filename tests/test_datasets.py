@@ -14,8 +14,8 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from selfsynth.data.dataset import DatasetError, check_images, load_prepared
-from selfsynth.data.sources import ADAPTERS, prepare_dataset
+from selfsynth.dataset.prepared import DatasetError, check_images, load_prepared
+from selfsynth.dataset.sources import ADAPTERS, prepare_dataset
 
 
 def image(path: Path, shade: int = 0) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from selfsynth.models.load import check_llava_dir
+from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import OFFLINE
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from selfsynth.encoders import (E5_PREFIXES, EncoderError, MiniLMEncoder, SentenceTransformerEncoder,
+from selfsynth.metrics.encoders import (E5_PREFIXES, EncoderError, MiniLMEncoder, SentenceTransformerEncoder,
                                 TextEncoder, TfidfEncoder, embed_unique, looks_like_e5, make_encoder,
                                 minilm_model_dir)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from selfsynth.layout import METHODS
 from selfsynth.params import load_params
 from selfsynth.tracking import params_key
 from tests.conftest import OFFLINE, REPO
@@ -51,7 +52,7 @@ def test_table1_over_seeds_reports_mean_and_spread(tmp_path, monkeypatch):
     mlflow.set_experiment(params.dataset.name)
     config = params_key(params, ("seed",))
     for seed, acc in enumerate((0.40, 0.50, 0.60)):
-        for method in ("base", "nl", "lge", "ours", "nofilter"):
+        for method in ("base", *METHODS):
             with mlflow.start_run():
                 mlflow.set_tags({"kind": "method", "method": method, "seed": str(seed), "config": config})
                 for rnd in ([0] if method == "base" else range(1, params.last_round + 1)):
@@ -85,7 +86,7 @@ def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, m
 
     def log(params, exp_name, acc):
         monkeypatch.setenv("DVC_EXP_NAME", exp_name)
-        for method in ("base", "nl", "lge", "ours", "nofilter"):
+        for method in ("base", *METHODS):
             with method_run(params, method) as mlf:
                 for rnd in ([0] if method == "base" else range(1, params.last_round + 1)):
                     mlf.log_metrics({"accuracy": 0.0 if method == "base" else acc + 0.01 * rnd, "CS": 0.3, "EE": 0.8},

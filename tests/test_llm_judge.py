@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from fake_openai import closed_port_url, serve
 
-from selfsynth.llm_client import LLMError
+from selfsynth.lmm.llm_client import LLMError
 from selfsynth.metrics.llm_judge import judge_explanations, load_judge_prompts, parse_score, parse_yes_no
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts" / "judge.yaml"
@@ -102,7 +102,7 @@ def test_judge_endpoint_errors(tmp_path):
 
 def test_an_unreachable_judge_is_found_before_any_generation(tmp_path):
     """stages.evaluate checks the endpoint first; a live server passes even without a /models route."""
-    from selfsynth.llm_client import CachedChat
+    from selfsynth.lmm.llm_client import CachedChat
 
     url = closed_port_url()
     with pytest.raises(LLMError, match=f"{url}: LLM endpoint unreachable"):

@@ -6,11 +6,11 @@ import sqlite3
 import yaml
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from selfsynth.generation.hf import HFGenerator, Sampling
-from selfsynth.models.load import check_llava_dir
+from selfsynth.layout import METHODS
+from selfsynth.lmm.hf import HFGenerator, Sampling
+from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import dvc, run_stage, write_params
 
-METHODS = ("nl", "lge", "ours", "nofilter")
 STAGES = ("prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize", "train_round1",
           "evaluate_round1", "generate@round-2", "rejection@round-2", "train@round-2", "evaluate@round-2", "report")
 

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from fake_openai import serve
 
-from selfsynth.data.dataset import spread_over_classes
+from selfsynth.dataset.prepared import spread_over_classes
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.synthesize import write_template_answers
 from selfsynth.metrics.concept_match import concept_explanation_scores
 from selfsynth.params import ParamsError, parse_params
-from selfsynth.prompts import load_prompts
-from selfsynth.synthesis import write_template_answers
 from tests.conftest import REPO, dvc, make_project, micro_params, run_stage
 from tests.test_datasets import cub, flat_folders, image
 
@@ -140,7 +140,8 @@ def test_evaluation_images_are_spread_over_the_classes():
 # ---------------------------------------------------------------- the LLM paths (a local fake endpoint)
 
 def test_llm_concepts_and_judge_through_the_stage_code(tmp_path, monkeypatch):
-    from stages.concepts import load_concepts
+    from selfsynth.method.concepts import load_concepts
+    from stages.concepts import LLM_CACHE
     from stages.evaluate import llm_judged
 
     def reply(user, body):
@@ -155,10 +156,10 @@ def test_llm_concepts_and_judge_through_the_stage_code(tmp_path, monkeypatch):
         raw["evaluate"].update(judge="llm", llm_judge={"base_url": url, "model": "j", "api_key_env": "NO_KEY"})
         params = parse_params(raw)
         labels = [{"id": 0, "name": "kestrel"}, {"id": 1, "name": "merlin"}]
-        concepts, source = load_concepts(params, labels)
+        concepts, source = load_concepts(params, labels, LLM_CACHE)
         assert concepts["1"] == {"name": "merlin", "visual_features": ["grey head", "pointed wings"]}
         assert "'m'" in source and fake.calls == 2
-        assert load_concepts(params, labels)[0] == concepts and fake.calls == 2  # cached in data/
+        assert load_concepts(params, labels, LLM_CACHE)[0] == concepts and fake.calls == 2  # cached in data/
         assert Path("data/concepts_llm_cache.json").is_file()
 
         monkeypatch.chdir(REPO)  # the judge's prompts file is read from the project root

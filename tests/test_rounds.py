@@ -10,10 +10,10 @@ import time
 
 import yaml
 
-from selfsynth.models.load import check_llava_dir
+from selfsynth.layout import METHODS
+from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import DVC, dvc, dvc_env, make_project, run_stage, write_params
 
-METHODS = ("nl", "lge", "ours", "nofilter")
 
 
 def jsonl(path):
@@ -71,7 +71,7 @@ def test_report_writes_table1_ablations_and_figures(micro_project):
 def test_report_on_a_real_dataset_says_what_it_cannot_score(micro_project, tmp_path):
     """Real data records no per-image features: the selection's precision and sweeps are named as
     skipped, and every declared figure still exists."""
-    from selfsynth.data.dataset import NO_TRUTH
+    from selfsynth.dataset.prepared import NO_TRUTH
 
     root, _ = micro_project
     project = make_project(tmp_path / "real", yaml.safe_load((root / "params.yaml").read_text()))

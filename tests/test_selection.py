@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfsynth.selection import (SelectionError, infonce_answer_score, reference_select_concepts,
+from selfsynth.method.select import (SelectionError, infonce_answer_score, reference_select_concepts,
                                  select_concepts)
 
 

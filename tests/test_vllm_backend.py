@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-from selfsynth.generation.backend import make_generator
-from selfsynth.generation.hf import HFGenerator, Sampling
-from selfsynth.generation.vllm_backend import VLLMGenerator, build_requests
-from selfsynth.models.tiny_llava import build_processor, train_tokenizer
+from selfsynth.lmm.backend import make_generator
+from selfsynth.lmm.hf import HFGenerator, Sampling
+from selfsynth.lmm.tiny_llava import build_processor, train_tokenizer
+from selfsynth.lmm.vllm_backend import VLLMGenerator, build_requests
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 QUESTIONS = ["What is the name of this bird? Explain your reasoning.", "Describe the bird's appearance."]

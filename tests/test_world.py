@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from selfsynth.concepts import concepts_from_world
+from selfsynth.lmm.prompts import load_prompts
+from selfsynth.method.concepts import concepts_from_world
 from selfsynth.params import WorldParams
 from selfsynth.world.attributes import FAMILIES, HIDEABLE, contains_attribute_word, mentioned_attributes
-from selfsynth.world.generate import build_world
-from selfsynth.prompts import load_prompts
+from selfsynth.world.build import build_world
 
 MICRO = WorldParams(seed=0, size="micro", image_size=64, hide_prob=0.3, noise=0.03)
 PROMPTS = load_prompts("aviary", Path(__file__).resolve().parents[1] / "prompts").describe

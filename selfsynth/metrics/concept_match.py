@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..encoders import TfidfEncoder, embed_unique, make_encoder
+from .encoders import TfidfEncoder, embed_unique, make_encoder
 
 _CLAUSE_SPLIT = re.compile(r"[.;:!?\n,]|\band\b|\bbecause\b|\bwhich\b")
 

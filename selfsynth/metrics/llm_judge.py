@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 
 import yaml
 
-from ..llm_client import CachedChat
+from ..lmm.llm_client import CachedChat
 
 JUDGE_PROMPTS = Path("prompts") / "judge.yaml"  # relative to the project root, where DVC tracks it
 _FIELDS = {"system": (), "ee": ("{answer}",), "cs": ("{answer}", "{concepts}")}

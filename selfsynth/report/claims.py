@@ -1,6 +1,7 @@
 """The paper's claims, checked on this study's numbers — stated, not asserted."""
 from __future__ import annotations
 
+from ..layout import TEMPLATED
 from .study import Study
 
 
@@ -17,7 +18,7 @@ def check_claims(study: Study) -> list[tuple[str, bool, str]]:
         first, last = study.mean("ours", 1, "accuracy"), study.mean("ours", k, "accuracy")
         out.append(("ours: accuracy rises over the rounds", last > first,
                     f"round 1 {_fmt(study, 'ours', 1, 'accuracy')} → round {k} {_fmt(study, 'ours', k, 'accuracy')}"))
-    for other in ("nl", "lge"):
+    for other in TEMPLATED:
         out.append((f"ours above {other} on CS (round {k})",
                     study.mean("ours", k, "CS") > study.mean(other, k, "CS"),
                     f"ours {_fmt(study, 'ours', k, 'CS')} vs {other} {_fmt(study, other, k, 'CS')}"))

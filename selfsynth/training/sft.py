@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from ..generation.prompts import chat_prompt
+from ..lmm.chat_template import chat_prompt
 
 log = logging.getLogger(__name__)
 

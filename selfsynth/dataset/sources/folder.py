@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..dataset import DatasetError
+from ..prepared import DatasetError
 from .common import Collected, from_class_folders, from_split_folders, readable
 
 TEST_FRACTION = 0.25

@@ -33,7 +33,7 @@ def make_generator(backend: str, model, processor, batch_size: int, seed: int,
 def open_generator(backend: str, path, batch_size: int, seed: int) -> Generator:
     """A generator for the LLaVA directory at path (a base-stage pin is followed): hf loads the
     weights here; vllm hands the directory to vLLM, so a 7B model is not loaded twice."""
-    from ..models.load import check_llava_dir, load_lmm
+    from .load import check_llava_dir, load_lmm
 
     if backend == "vllm":
         from transformers import AutoProcessor

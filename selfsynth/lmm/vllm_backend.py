@@ -15,8 +15,8 @@ from typing import Sequence
 from PIL import Image
 from tqdm import tqdm
 
+from .chat_template import chat_prompt
 from .hf import Sampling
-from .prompts import chat_prompt
 
 
 def build_requests(processor, images: Sequence, questions: Sequence[str]) -> list[dict]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from ..data.dataset import PreparedDataset
+from ..dataset.prepared import PreparedDataset
+from ..lmm.prompts import PromptSet
+from ..lmm.tiny_llava import build_model, build_processor, train_tokenizer
 from ..params import Params
-from ..training.sft import LossHistory, generic_examples, train
 from ..world.attributes import FAMILIES
-from ..prompts import PromptSet
-from .tiny_llava import build_model, build_processor, train_tokenizer
+from .sft import LossHistory, generic_examples, train
 from .vision_pretrain import pretrain_vision
 
 

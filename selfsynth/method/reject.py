@@ -1,7 +1,6 @@
-"""Steps 2.5 / 2.6: reward-model-free rejection sampling.
+"""Step 2.6, reward-model-free rejection sampling (docs/method.md, step 2.6).
 
-The previous round's model answers q explain / chain-of-thought questions per training image,
-c samples each (step 2.5). Per question one candidate is kept (step 2.6):
+Of the c candidates that step 2.5 (method/generate.py) sampled per question, one is kept:
   ours      the candidate with the highest InfoNCE score against the image's Z* (negatives: every
             other concept of every class, the positives excluded), kept only if it names the label;
             otherwise the fallback pair "This is an image of {label}." to a simple question, so
@@ -16,26 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .encoders import TextEncoder, TfidfEncoder, embed_unique
-from .params import MixParams
-from .prompts import PromptSet
-from .selection import infonce_answer_score
-from .synthesis import NL_ANSWER, names_label
-
-
-def plan_questions(images: Sequence[dict], prompts: PromptSet, n: int, mix: MixParams, seed: int,
-                   rnd: int) -> list[dict]:
-    """n explain / CoT questions per image (never simple: the point is to sample explanations),
-    explain:CoT in the synthesize mix's proportion. The same plan serves every sampled method."""
-    weights = (mix.explain, mix.cot) if mix.explain + mix.cot > 0 else (1.0, 1.0)
-    out = []
-    for row in images:
-        rng = random.Random(f"{seed}/round-{rnd}/questions/{row['id']}")
-        for q in range(n):
-            kind = rng.choices(("explain", "cot"), weights=weights)[0]
-            out.append({"image_id": row["id"], "image": row["image"], "label": row["label_name"], "question_index": q,
-                        "kind": kind, "question": rng.choice(prompts.explain if kind == "explain" else prompts.cot)})
-    return out
+from ..lmm.prompts import PromptSet
+from ..metrics.encoders import TextEncoder, TfidfEncoder, embed_unique
+from .select import infonce_answer_score
+from .synthesize import NL_ANSWER, names_label
 
 
 def score_candidates(groups: Sequence[dict], zstar: dict[str, list[str]], concept_texts: Sequence[str],

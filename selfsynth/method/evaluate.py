@@ -7,14 +7,14 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
-from .data.dataset import NO_TRUTH, PreparedDataset
-from .generation.hf import HFGenerator, Sampling
-from .metrics.attributes import attribute_answer_correct, mention_prf
-from .metrics.concept_match import concept_explanation_scores
-from .metrics.explanation import explanation_scores
-from .metrics.fluency import perplexity
-from .metrics.identification import NameMatcher, identification_scores
-from .params import OfflineJudgeParams
+from ..dataset.prepared import NO_TRUTH, PreparedDataset
+from ..lmm.hf import HFGenerator, Sampling
+from ..metrics.attributes import attribute_answer_correct, mention_prf
+from ..metrics.concept_match import concept_explanation_scores
+from ..metrics.explanation import explanation_scores
+from ..metrics.fluency import perplexity
+from ..metrics.identification import NameMatcher, identification_scores
+from ..params import OfflineJudgeParams
 
 
 @dataclass

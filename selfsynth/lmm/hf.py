@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .prompts import chat_prompt
+from .chat_template import chat_prompt
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ..dataset import DatasetError
+from ..prepared import DatasetError
 from .common import Collected, Item, require_file, stratified_test
 
 NAMES = {"akiec": "actinic keratosis", "bcc": "basal cell carcinoma", "bkl": "benign keratosis",

@@ -13,10 +13,10 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from .layout import METHODS
-from .metrics.identification import NameMatcher
-from .params import MixParams as Mix
-from .prompts import PromptSet
+from ..layout import METHODS
+from ..lmm.prompts import PromptSet
+from ..metrics.identification import NameMatcher
+from ..params import MixParams as Mix
 
 NL_ANSWER = "This is an image of {label}."
 
@@ -107,3 +107,15 @@ def accept_lmm_answers(rows: list[dict], answers: Sequence[str], seed: int, prom
             out.append(backup)
             n_fallback += row["method"] != "nl"
     return out, n_fallback
+
+
+def template_pairs(method: str, images: Sequence[dict], concepts: dict, zstar: dict[str, list[str]],
+                   prompts: PromptSet, n_pairs: int, mix: Mix, seed: int) -> list[dict]:
+    """A method's pairs for every image, answered by the template writer: what nl and lge train on
+    in rounds 2..K (their own kind of data, freshly phrased by the round's seed; no sampling)."""
+    planned = [x for r in images for x in plan_pairs(
+        method, r["id"], r["label_name"], concepts[str(r["label"])]["visual_features"], zstar[r["id"]], prompts,
+        n_pairs, mix, seed)]
+    paths = {r["id"]: r["image"] for r in images}
+    return [{**x, "image": paths[x["image_id"]], "source": "template"}
+            for x in write_template_answers(planned, seed, prompts)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..dataset import DatasetError
+from ..prepared import DatasetError
 from .common import Collected, Item, as_int, index_map, read_index, readable, strip_prefix, nested_root
 
 

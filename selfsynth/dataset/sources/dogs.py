@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dataset import DatasetError
+from ..prepared import DatasetError
 from .common import Collected, Item, class_folders, readable, require_dir, strip_prefix
 
 LISTS = {"train": "train_list.mat", "test": "test_list.mat"}

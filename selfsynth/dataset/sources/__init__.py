@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...io import dump_jsonl, write_json
-from ..dataset import DatasetError
+from ..prepared import DatasetError
 from . import aircraft, chest_xray, cub200, dogs, folder, ham10000, pld
 from .common import Collected, check
 

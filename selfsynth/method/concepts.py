@@ -1,4 +1,6 @@
-"""Label-level concepts Z from outside the world: a JSON file, CUB's attribute annotations, an LLM.
+"""Step 0, label-level concepts Z per class (docs/method.md, step 0), from the source that
+params.concepts.source names: the aviary's field guide, a JSON file, CUB's attribute annotations,
+or an OpenAI-compatible LLM.
 
 Every source returns the authors' format {"<class index>": {"name", "visual_features"}}, keyed by
 the position of the class in `class_names` (the pipeline's label ids), and passes
@@ -10,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from .concepts import ConceptsError, validate_concepts
-from .io import read_json
-from .llm_client import CachedChat
+from ..io import read_json
+from ..lmm.llm_client import CachedChat
+from ..params import Params
 
 # The authors' step-0 prompt (sycny/SelfSynthX, src/step0_gen_concepts.py), with " {domain}"
 # added after the name to disambiguate ("Cardinal bird", "A380 aircraft"); domain="" gives
@@ -27,6 +29,27 @@ CONCEPT_PROMPT = ("List distinctive visual features of the {name} {domain} compr
 # the strongest `max_per_class` are kept, about as many as an LLM lists per class.
 CUB_THRESHOLD = 50.0
 CUB_MAX_PER_CLASS = 15
+
+
+class ConceptsError(ValueError):
+    pass
+
+
+def concepts_from_world(labels: list[dict]) -> dict:
+    return {str(lab["id"]): {"name": lab["name"], "visual_features": list(lab["concepts"].values())}
+            for lab in labels}
+
+
+def validate_concepts(concepts: dict, class_names: Sequence[str], source: str) -> dict:
+    """Every class needs a name and at least one concept; a gap stops here, named."""
+    for i, name in enumerate(class_names):
+        entry = concepts.get(str(i))
+        if entry is None:
+            raise ConceptsError(f"{source}: class {i} ({name!r}) has no entry")
+        feats = entry.get("visual_features")
+        if not isinstance(feats, list) or not [f for f in feats if isinstance(f, str) and f.strip()]:
+            raise ConceptsError(f"{source}: class {i} ({name!r}) has no visual_features")
+    return concepts
 
 
 def normalize_name(name: str) -> str:
@@ -257,3 +280,22 @@ def concepts_from_llm(class_names: Sequence[str], *, base_url: str, model: str, 
                                 f"reply, which starts {reply[:200]!r}")
         out[str(i)] = {"name": cname, "visual_features": feats}
     return validate_concepts(out, class_names, f"LLM {model!r} at {base_url}")
+
+
+def load_concepts(params: Params, labels: list[dict], llm_cache: Path) -> tuple[dict, str]:
+    """The concepts and a name for their source (used in error messages); LLM replies are cached
+    in `llm_cache`, so a rerun makes no calls."""
+    c = params.concepts
+    names = [lab["name"] for lab in labels]
+    if c.source == "world":
+        return concepts_from_world(labels), "world field guide"
+    if c.source == "json":
+        return concepts_from_json(c.path, names), c.path
+    if c.source == "cub_attributes":
+        return (concepts_from_cub_attributes(params.dataset.root, names, c.threshold, c.max_per_class),
+                f"CUB attributes at {params.dataset.root}")
+    if c.source == "llm":
+        return (concepts_from_llm(names, base_url=c.llm.base_url, model=c.llm.model, api_key_env=c.llm.api_key_env,
+                                  domain=c.llm.domain, cache_path=llm_cache),
+                f"LLM {c.llm.model!r} at {c.llm.base_url}")
+    raise ValueError(f"params.yaml: concepts.source: unknown source {c.source!r}")

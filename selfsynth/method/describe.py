@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .data.dataset import NO_TRUTH, PreparedDataset
-from .evaluation import visible_truth
-from .generation.hf import Sampling
-from .metrics.attributes import mention_prf
+from ..dataset.prepared import NO_TRUTH, PreparedDataset
+from ..lmm.hf import Sampling
+from ..metrics.attributes import mention_prf
+from .evaluate import visible_truth
 
 
 def describe_images(gen, world: PreparedDataset, rows: Sequence[dict], prompts: Sequence[str], p) -> tuple[list, dict]:

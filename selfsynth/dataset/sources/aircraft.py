@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..dataset import DatasetError
+from ..prepared import DatasetError
 from .common import Collected, Item, read_index, require_file, nested_root
 
 LISTS = {"train": "images_variant_trainval.txt", "test": "images_variant_test.txt"}
