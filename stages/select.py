@@ -12,7 +12,7 @@ from selfsynth.tracking import flatten, mlflow_run
 
 OUT = Path("data/select/zstar.jsonl")
 METRICS = Path("metrics/select.json")
-SWEEP = Path("metrics/select_sweep.json")
+SWEEP = Path("reports/select_sweep.json")  # a plain out, not a metric: its ~500 figures would flood `dvc exp show`
 log = logging.getLogger("select")
 
 

@@ -44,7 +44,8 @@ def fit(job: tuple) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         history = train(model, processor, examples, out_dir=Path(scratch), epochs=p.epochs if rnd == 1 else p.later_epochs,
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
-                        seed=seed, augment=Augment(seed) if p.augment else None)
+                        seed=seed, augment=Augment(seed) if p.augment else None,
+                        desc=f"train {method} round {rnd}")
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
         return None

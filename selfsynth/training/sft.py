@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
 
 from ..generation.prompts import chat_prompt
 
@@ -100,9 +101,25 @@ class LossHistory(TrainerCallback):
         self.optimizer_steps = state.global_step
 
 
+class LabelledProgress(ProgressCallback):
+    """The Trainer's progress bar with a label: four methods train in parallel workers, and bare
+    `37%|###` bars in one log cannot be told apart."""
+
+    def __init__(self, desc: str):
+        super().__init__()
+        self.desc = desc
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        super().on_train_begin(args, state, control, **kwargs)
+        if self.training_bar is not None:
+            self.training_bar.set_description(self.desc)
+
+
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
-          warmup_ratio: float, weight_decay: float, seed: int, augment=None, logging_steps: int = 10) -> LossHistory:
-    """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the result."""
+          warmup_ratio: float, weight_decay: float, seed: int, augment=None, logging_steps: int = 10,
+          desc: str | None = None) -> LossHistory:
+    """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the
+    result. desc labels the progress bar (e.g. "train ours round 2")."""
     history = LossHistory()
     args = TrainingArguments(
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
@@ -113,6 +130,10 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
     )
     trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples),
                       data_collator=SFTCollator(processor, augment), callbacks=[history])
-    log.info("training on %d examples for %s epochs (batch %d)", len(examples), epochs, batch_size)
+    if desc:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LabelledProgress(desc))
+    log.info("%straining on %d examples for %s epochs (batch %d)", f"{desc}: " if desc else "", len(examples), epochs,
+             batch_size)
     trainer.train()
     return history
