@@ -16,6 +16,7 @@ from selfsynth.prompts import load_prompts
 from selfsynth.rejection import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
 from selfsynth.synthesis import plan_pairs, write_template_answers
 from selfsynth.tracking import flatten, method_run
+from stages import summarize
 
 log = logging.getLogger("rejection")
 
@@ -55,7 +56,8 @@ def main(rnd: int) -> None:
     for method, s in stats.items():
         with method_run(params, method) as mlf:
             mlf.log_metrics({f"rejection.{k}": v for k, v in flatten(s).items()}, step=rnd)
-    log.info("round %d rejection: %s", rnd, stats)
+    summarize(f"round {rnd}: " + ", ".join(f"{m} {s['pairs']} pairs, {s['accepted']:.0%} kept a candidate"
+                                          for m, s in stats.items()))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from selfsynth.report.tables import (accuracy_table, beta_table, descriptions_ta
                                      rejection_table)
 from selfsynth.layout import metrics_path
 from selfsynth.tracking import flatten, method_run, mlflow_run, params_key
+from stages import summarize
 
 REPORTS = Path("reports")
 log = logging.getLogger("report")
@@ -104,8 +105,8 @@ own `config` and `dvc_exp`, and reports/ablations-study.md sets them against thi
         for r in range(1, k + 1):
             w.writerow([r, *(f"{study.mean(m, r, 'accuracy'):.4f}" for m in ROW_METHODS[1:])])
     log_to_mlflow(params, k)
-    log.info("wrote reports/index.html (open it in a browser), table1.md, ablations.md and figures; round %d accuracy: %s",
-             k, ", ".join(f"{m} {100 * study.mean(m, k, 'accuracy'):.1f}%" for m in ROW_METHODS[1:]))
+    summarize(f"reports/index.html (open it in a browser), table1.md, ablations.md; round {k} accuracy "
+              + ", ".join(f"{m} {100 * study.mean(m, k, 'accuracy'):.1f}%" for m in ROW_METHODS[1:]))
 
 
 def log_to_mlflow(params, k: int) -> None:
