@@ -16,6 +16,7 @@ from PIL import Image
 from selfsynth.report.html import Inputs, write_index
 from selfsynth.report.intervals import accuracy_intervals, bootstrap_interval
 from selfsynth.report.study import ROW_METHODS, Study, study_from_files
+from tests.conftest import make_project, run_stage
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -95,3 +96,15 @@ def test_a_headless_browser_draws_the_page_with_its_images(micro_project, tmp_pa
     text_only = _screenshot(stripped, tmp_path / "no-images.png")
     colours = len(np.unique(shot.reshape(-1, 3), axis=0))
     assert colours > 5 * len(np.unique(text_only.reshape(-1, 3), axis=0)), "the embedded images did not render"
+
+
+def test_the_report_stage_ends_on_one_line_with_its_figures(micro_project, tmp_path):
+    """The stage's last log line says how long it took and what it found, in a few hundred characters."""
+    root, _ = micro_project
+    project = make_project(tmp_path / "copy", yaml.safe_load((root / "params.yaml").read_text()))
+    for folder in ("metrics", "data/world", "data/eval", "data/select", "data/describe"):
+        shutil.copytree(root / folder, project / folder)
+    shutil.copytree(root / "reports", project / "reports")
+    last = run_stage(project, "report").stderr.strip().splitlines()[-1]
+    assert re.search(r"report finished in [\d.]+ s: reports/index.html .*round 2 accuracy nl [\d.]+%", last), last
+    assert len(last) < 400
