@@ -102,6 +102,7 @@ def test_the_report_stage_ends_on_one_line_with_its_figures(micro_project, tmp_p
     """The stage's last log line says how long it took and what it found, in a few hundred characters."""
     root, _ = micro_project
     project = make_project(tmp_path / "copy", yaml.safe_load((root / "params.yaml").read_text()))
+    (project / "selfsynth").symlink_to(root / "selfsynth")  # this checkout's library, not whichever is installed
     for folder in ("metrics", "data/world", "data/eval", "data/select", "data/describe"):
         shutil.copytree(root / folder, project / folder)
     shutil.copytree(root / "reports", project / "reports")

@@ -75,6 +75,7 @@ def test_report_on_a_real_dataset_says_what_it_cannot_score(micro_project, tmp_p
 
     root, _ = micro_project
     project = make_project(tmp_path / "real", yaml.safe_load((root / "params.yaml").read_text()))
+    os.symlink(root / "selfsynth", project / "selfsynth")  # this checkout's library, not whichever is installed
     shutil.copytree(root / "metrics", project / "metrics")
     (project / "reports").mkdir()
     (project / "reports/select_sweep.json").write_text(json.dumps({"note": NO_TRUTH}))
