@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -14,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
@@ -102,17 +104,44 @@ class LossHistory(TrainerCallback):
 
 
 class LabelledProgress(ProgressCallback):
-    """The Trainer's progress bar with a label: four methods train in parallel workers, and bare
-    `37%|###` bars in one log cannot be told apart."""
+    """The Trainer's progress, labelled ("train ours round 2"): four methods train in parallel
+    workers, and bare `37%|###` bars cannot be told apart. On a terminal, a bar; in a log file (DVC
+    run under nohup, CI) one line per tenth of the run instead of a bar, whose every redraw would
+    land on the same line (thousands of characters per training run)."""
 
-    def __init__(self, desc: str):
+    def __init__(self, desc: str, tty: bool | None = None):
         super().__init__()
         self.desc = desc
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.logged_tenths = 0
+        self.loss: float | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        super().on_train_begin(args, state, control, **kwargs)
-        if self.training_bar is not None:
-            self.training_bar.set_description(self.desc)
+        if self.tty:
+            if state.is_world_process_zero:
+                self.training_bar = tqdm(total=state.max_steps, desc=self.desc, dynamic_ncols=True)
+            self.current_step = 0
+        else:
+            self.logged_tenths = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.tty:
+            return super().on_step_end(args, state, control, **kwargs)
+        tenths = 10 * state.global_step // max(1, state.max_steps)
+        if state.is_world_process_zero and tenths > self.logged_tenths:
+            self.logged_tenths = tenths
+            loss = "" if self.loss is None else f", loss {self.loss:.3f}"
+            log.info("%s: %d/%d steps (%d%%)%s", self.desc, state.global_step, state.max_steps, 10 * tenths, loss)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.tty:
+            return super().on_log(args, state, control, logs=logs, **kwargs)
+        if logs and "loss" in logs:
+            self.loss = float(logs["loss"])
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.tty:
+            return super().on_train_end(args, state, control, **kwargs)
 
 
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
