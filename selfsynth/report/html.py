@@ -29,7 +29,8 @@ COLORS = {"base": "#7f7f7f", "nl": "#ff7f0e", "lge": "#2ca02c", "ours": "#1f77b4
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
 main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
-h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #dde2e8;padding-bottom:4px}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #dde2e8;padding-bottom:4px}
 .sub{color:#5b6572;margin:0 0 14px}nav a{margin-right:14px;color:#3d5a80}
 table{border-collapse:collapse;background:#fff;margin:8px 0;box-shadow:0 1px 2px #0001}
 th,td{padding:6px 12px;border-bottom:1px solid #e6e9ee;text-align:right;vertical-align:top}
@@ -176,8 +177,8 @@ def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[st
             text = row["answer"].strip() or "(empty)"
             text = text if len(text) <= 220 else text[:217] + "…"
             r = study.rounds_of(m)[-1]
-            items.append(f"<li><span class='tag {'hit' if ok else 'miss'}'>{'✓' if ok else '✗'} {esc(m)} r{r}</span> "
-                         f"{esc(text)}</li>")
+            mark = "<span class='tag hit'>✓" if ok else "<span class='tag miss'>✗"
+            items.append(f"<li>{mark} {esc(m)} r{r}</span> {esc(text)}</li>")
         cards.append(f"<div class=card><img alt='{esc(i)}' src='{png_data_uri(images[i])}'><div>"
                      f"<h3>{esc(names[label])} <span class=muted>({esc(i)})</span></h3><ul>{''.join(items)}</ul>"
                      f"</div></div>")
@@ -204,19 +205,22 @@ def selection_html(inputs: Inputs, names: list[str], manifest: dict[str, dict], 
     cards = []
     for z in picked[:count]:
         truth = manifest[z["id"]].get("visible_concepts")
-        desc = "".join(f"<li class=muted>“{esc(t.strip() or '(empty)')}”</li>" for t in described[z["id"]][:descriptions_shown])
+        desc = "".join(f"<li class=muted>“{esc(t.strip() or '(empty)')}”</li>"
+                       for t in described[z["id"]][:descriptions_shown])
         if truth is None:
             kept = "".join(f"<li>{esc(c)}</li>" for c in z["zstar"])
             missed = "<li class=muted>(no per-image truth on a real dataset)</li>"
         else:
-            kept = "".join(f"<li class={'hit' if c in truth else 'miss'}>{'✓ shown' if c in truth else '✗ not shown'}: "
-                           f"{esc(c)}</li>" for c in z["zstar"])
+            kept = "".join(f"<li class=hit>✓ shown: {esc(c)}</li>" if c in truth else
+                           f"<li class=miss>✗ not shown: {esc(c)}</li>" for c in z["zstar"])
             missed = "".join(f"<li class=muted>{esc(c)}</li>" for c in truth if c not in z["zstar"]) or \
                 "<li class=muted>none</li>"
-        cards.append(f"<div class='card wide'><div class=row><img alt='{esc(z['id'])}' src='{png_data_uri(images[z['id']])}'>"
+        image = f"<img alt='{esc(z['id'])}' src='{png_data_uri(images[z['id']])}'>"
+        cards.append(f"<div class='card wide'><div class=row>{image}"
                      f"<div><h3>{esc(names[z['label']])} <span class=muted>({esc(z['id'])})</span></h3>"
                      f"<b>the base model's descriptions</b><ul>{desc}</ul></div></div>"
-                     f"<div><b>Z* (kept concepts)</b><ul>{kept}</ul><b>shown but not kept</b><ul>{missed}</ul></div></div>")
+                     f"<div><b>Z* (kept concepts)</b><ul>{kept}</ul>"
+                     f"<b>shown but not kept</b><ul>{missed}</ul></div></div>")
     return (f"<div class=grid>{''.join(cards)}</div><p class=note>Z* is scored against the concepts each "
             f"image really shows: ✓ the image shows it, ✗ it is a concept of the class the image hides.</p>")
 
@@ -247,8 +251,8 @@ def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs
 <body><main>
 <h1>Visual rejection sampling with self-synthesized data</h1>
 <p class=sub>{esc(title)} · {study.rounds} rounds · this page is self-contained (no network)</p>
-<nav><a href="#table1">Table 1</a><a href="#curves">Curves</a><a href="#claims">Claims</a><a href="#scores">All scores</a>
-<a href="#gallery">Answers</a><a href="#selection">Concept selection</a></nav>
+<nav><a href="#table1">Table 1</a><a href="#curves">Curves</a><a href="#claims">Claims</a>
+<a href="#scores">All scores</a><a href="#gallery">Answers</a><a href="#selection">Concept selection</a></nav>
 <h2 id=table1>Table 1 — accuracy per round</h2>{table1_html(study, intervals)}
 <h2 id=curves>Accuracy and CS over the rounds</h2><img class=figure alt="accuracy and CS per round" src="{curves_uri}">
 <h2 id=claims>The paper's claims on this run</h2>{claims_html(study)}
@@ -256,7 +260,8 @@ def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs
 <p class=note>EE, CS, grounding: the offline judges (or the LLM judge with evaluate.judge: llm); FS: perplexity
 under the base model, lower is better; general ability: attribute-question accuracy.</p>
 <h2 id=gallery>What each method answers (test images)</h2>{gallery_html(inputs, study, names, images)}
-<h2 id=selection>Concept selection (step 1.2): Z* against what the image shows</h2>{selection_html(inputs, names, manifest, images)}
+<h2 id=selection>Concept selection (step 1.2): Z* against what the image shows</h2>
+{selection_html(inputs, names, manifest, images)}
 <p class=note>Tables as Markdown: table1.md, ablations.md; selection sweeps: select_beta.png, select_encoders.png,
 select_descriptions.png (all in reports/).</p>
 </main></body></html>
