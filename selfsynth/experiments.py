@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     queue({f"{args.prefix}{k}": v for k, v in experiments.items()}, extra, args.dry_run)
     run_queue(args.jobs, args.dry_run)
     if not args.dry_run:
-        print(dvc("exp", "show", "--md", "--no-pager", check=False))
+        # the figures that matter, not `dvc exp show --md`: 300+ columns, one 8,000-character line per row
+        from .report.exp_table import readable_exp_show
+        print(readable_exp_show(), flush=True)
         # the ablation report lists every ablation MLflow holds, so a subset run adds rows, not replaces them
         report = "selfsynth.report.seeds" if args.what == "seeds" else "selfsynth.report.ablations"
         subprocess.run([sys.executable, "-m", report], env=environment(), check=False)

@@ -14,6 +14,7 @@ from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
 from selfsynth.tracking import mlflow_run
 from selfsynth.training.pretrain import pretrain_world_model
+from stages import summarize
 
 OUT = Path("models/base")
 LOSS_PLOT = Path("reports/base_loss.png")
@@ -25,6 +26,7 @@ def pin_external(model_dir: str) -> None:
     with atomic_path(OUT, directory=True) as tmp:
         (tmp / SOURCE_FILE).write_text(json.dumps({"path": str(path), "fingerprint": fingerprint(path)}, indent=2))
     log.info("pinned %s", path)
+    summarize(f"pinned {path}")
 
 
 def main() -> None:
@@ -50,6 +52,8 @@ def main() -> None:
         loss_curve(history.steps, history.losses, LOSS_PLOT, "Base model pretraining on the generic corpus")
         mlf.log_artifacts(str(OUT), "model")
         mlf.log_artifact(str(LOSS_PLOT))
+    summarize(f"base model: {len(history.losses)} losses logged, last {history.losses[-1]:.3f}; vision attribute "
+              f"accuracy {vision_accuracy[-1]:.3f}" if history.losses and vision_accuracy else "base model pretrained")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import write_json
 from selfsynth.method.concepts import load_concepts, validate_concepts
 from selfsynth.params import load_params
+from stages import summarize
 
 OUT = Path("data/concepts.json")
 LLM_CACHE = Path("data/concepts_llm_cache.json")
@@ -23,8 +24,8 @@ def main() -> None:
     write_json(OUT, concepts)
     if not LLM_CACHE.exists():  # declared output: present even when no LLM was asked (kept, not wiped, if it was)
         write_json(LLM_CACHE, {})
-    log.info("%s: wrote %d classes, %d concepts", source, len(concepts),
-             sum(len(c["visual_features"]) for c in concepts.values()))
+    n = sum(len(c["visual_features"]) for c in concepts.values())
+    summarize(f"{source}: {len(concepts)} classes, {n} concepts")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.describe import describe_images
 from selfsynth.params import load_params
+from stages import summarize
 
 OUT = Path("data/describe/descriptions.jsonl")
 log = logging.getLogger("describe")
@@ -24,7 +25,9 @@ def main() -> None:
     rows, stats = describe_images(gen, world, train, prompts, p)
     write_jsonl(OUT, rows)
     write_json("metrics/describe.json", stats)
-    log.info("%d descriptions of %d images: %s", len(rows), len(train), stats)
+    summarize(f"{len(rows)} descriptions of {len(train)} images"
+              + (f", mention precision {stats['precision']:.3f} recall {stats['recall']:.3f}"
+                 if "precision" in stats else ""))
 
 
 if __name__ == "__main__":

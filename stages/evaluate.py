@@ -21,6 +21,7 @@ from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.tracking import flatten, method_run
+from stages import summarize
 
 log = logging.getLogger("evaluate")
 
@@ -78,6 +79,8 @@ def main(rnd: int, methods: list[str]) -> None:
         with method_run(params, method) as mlf:
             mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
         log.info("%s round %d: %s", method, r, metrics)
+    summarize(", ".join(f"{m} r{r} accuracy {x['accuracy']:.3f} CS {x['CS']:.3f}"
+                        for (*_, m, r, _ref), (x, _) in zip(jobs, results)))
 
 
 if __name__ == "__main__":

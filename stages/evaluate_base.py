@@ -10,6 +10,7 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.evaluate import evaluate_descriptions, evaluate_general_ability, evaluate_identification
 from selfsynth.params import load_params
 from selfsynth.tracking import flatten, mlflow_run
+from stages import summarize
 
 METRICS = Path("metrics/base.json")
 PREDICTIONS = Path("data/eval/describe-base.jsonl")
@@ -37,7 +38,9 @@ def main() -> None:
         write_jsonl(PREDICTIONS, ident.predictions + greedy.predictions + sampled.predictions + general.predictions)
         write_json(METRICS, metrics)
         mlf.log_artifact(str(PREDICTIONS))
-    log.info("base: %s", metrics)
+    summarize(f"base: accuracy {metrics['identification']['accuracy']:.3f}, descriptions F1 "
+              f"{metrics['description_greedy']['f1']:.3f} (greedy) / {metrics['description_t1']['f1']:.3f} (sampled), "
+              f"general ability {metrics['general_ability']['attribute_accuracy']:.3f}")
 
 
 if __name__ == "__main__":

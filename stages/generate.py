@@ -15,6 +15,7 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from stages import summarize
 
 log = logging.getLogger("generate")
 
@@ -40,6 +41,7 @@ def main(rnd: int) -> None:
         for method, cands in zip(SAMPLED, answers):
             dump_jsonl(tmp / f"{method}.jsonl", ({**q, "candidates": a} for q, a in zip(plan, cands, strict=True)))
             log.info("round %d, %s: %d questions x %d candidates", rnd, method, len(plan), p.samples)
+    summarize(f"round {rnd}: {len(plan)} questions x {p.samples} candidates for {', '.join(SAMPLED)}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import Params, load_params
 from selfsynth.plots import contact_sheet, world_contact_sheet
 from selfsynth.world.build import build_generic, build_world
+from stages import summarize
 
 OUT = Path("data/world")
 PLOT = Path("reports/world.png")
@@ -43,6 +44,8 @@ def main() -> None:
         world = load_prepared(OUT)
         contact_sheet(OUT, world.labels, world.manifest, PLOT, f"{name}: training images per class (first 16 classes)")
     log.info("%s: %s", name, summary)
+    summarize(f"{name}: {len(world.labels)} classes, {len(world.split('train'))} train / "
+              f"{len(world.split('test'))} test images")
     write_json("metrics/world.json", summary)
 
 

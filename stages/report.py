@@ -8,12 +8,14 @@ from selfsynth.params import load_params
 from selfsynth.plots import note_figure
 from selfsynth.report.claims import claims_markdown
 from selfsynth.report.figures import accuracy_over_rounds, beta_sweep, encoder_comparison, selection_vs_descriptions
+from selfsynth.report.html import write_index
 from selfsynth.report.paper import paper_table_markdown
 from selfsynth.report.study import ROW_METHODS, study_from_files
 from selfsynth.report.tables import (accuracy_table, beta_table, descriptions_table, final_scores_table,
                                      rejection_table)
 from selfsynth.layout import metrics_path
 from selfsynth.tracking import flatten, method_run, mlflow_run, params_key
+from stages import summarize
 
 REPORTS = Path("reports")
 log = logging.getLogger("report")
@@ -50,7 +52,7 @@ def main() -> None:
     k = params.last_round
     study = study_from_files(k)
     rejection = {r: read_json(f"metrics/rounds/round-{r}.json") for r in range(2, k + 1)}
-    sweep = read_json("metrics/select_sweep.json")
+    sweep = read_json("reports/select_sweep.json")
     select = read_json("metrics/select.json")
     title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, params {params_key(params)}"
 
@@ -89,6 +91,7 @@ queues and runs them, `dvc exp show` compares them, each is a set of MLflow runs
 own `config` and `dvc_exp`, and reports/ablations-study.md sets them against this study.
 """)
     accuracy_over_rounds(study, REPORTS / "accuracy.png", f"accuracy per round — {title}")
+    write_index(study, REPORTS, title)
     if "note" in sweep:  # a real dataset: no per-image truth to score the selection against
         for name in ("select_descriptions", "select_beta", "select_encoders"):
             note_figure(REPORTS / f"{name}.png", f"{name} — {params.dataset.name}", sweep["note"])
@@ -102,7 +105,8 @@ own `config` and `dvc_exp`, and reports/ablations-study.md sets them against thi
         for r in range(1, k + 1):
             w.writerow([r, *(f"{study.mean(m, r, 'accuracy'):.4f}" for m in ROW_METHODS[1:])])
     log_to_mlflow(params, k)
-    log.info("wrote reports/table1.md, reports/ablations.md and figures")
+    summarize(f"reports/index.html (open it in a browser), table1.md, ablations.md; round {k} accuracy "
+              + ", ".join(f"{m} {100 * study.mean(m, k, 'accuracy'):.1f}%" for m in ROW_METHODS[1:]))
 
 
 def log_to_mlflow(params, k: int) -> None:
@@ -115,8 +119,8 @@ def log_to_mlflow(params, k: int) -> None:
                 values = flatten(read_json(metrics_path(method, rnd)))
                 mlf.log_metrics({key: v for key, v in values.items() if isinstance(v, (int, float))}, step=rnd)
     with mlflow_run(params, "report", stage="report") as mlf:
-        for name in ("table1.md", "ablations.md", "accuracy.png", "select_descriptions.png", "select_beta.png",
-                     "select_encoders.png"):
+        for name in ("index.html", "table1.md", "ablations.md", "accuracy.png", "curves.png", "select_descriptions.png",
+                     "select_beta.png", "select_encoders.png"):
             mlf.log_artifact(str(REPORTS / name))
 
 

@@ -9,10 +9,11 @@ from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
 from selfsynth.method.select import embed_for_selection, select_from, selection_quality, selection_sweep
 from selfsynth.params import load_params
 from selfsynth.tracking import flatten, mlflow_run
+from stages import summarize
 
 OUT = Path("data/select/zstar.jsonl")
 METRICS = Path("metrics/select.json")
-SWEEP = Path("metrics/select_sweep.json")
+SWEEP = Path("reports/select_sweep.json")  # a plain out, not a metric: its ~500 figures would flood `dvc exp show`
 log = logging.getLogger("select")
 
 
@@ -43,7 +44,10 @@ def main() -> None:
         write_jsonl(OUT, rows)
         write_json(METRICS, quality)
         write_json(SWEEP, sweep)
-    log.info("selection: %s", quality)
+    sel = quality["selected"]
+    summarize(f"Z* {sel['per_image']:.2f} concepts per image (encoder {p.encoder}, beta {p.beta})"
+              + (f", precision {sel['precision']:.3f} recall {sel['recall']:.3f} F1 {sel['f1']:.3f}"
+                 if "f1" in sel else ""))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.synthesize import accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 from selfsynth.params import load_params
+from stages import summarize
 
 OUT = Path("data/synthesize/round-1")
 log = logging.getLogger("synthesize")
@@ -52,7 +53,7 @@ def main() -> None:
             stats[method] = {"pairs": len(rows), "images": len(train), "fallbacks": fallbacks,
                              "features_per_answer": sum(len(r["features"]) for r in rows) / max(1, len(rows))}
     write_json("metrics/synthesize.json", stats)
-    log.info("synthesized: %s", stats)
+    summarize(", ".join(f"{m} {s['pairs']} pairs ({s['fallbacks']} fallbacks)" for m, s in stats.items()))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from selfsynth.training.augment import Augment
 from selfsynth.training.distributed import is_main_process, wait_for_everyone
 from selfsynth.training.lora import add_lora, label_token_ids, trainable_summary
 from selfsynth.training.sft import Example, general_examples, train
+from stages import summarize
 
 log = logging.getLogger("train")
 
@@ -44,7 +45,8 @@ def fit(job: tuple) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         history = train(model, processor, examples, out_dir=Path(scratch), epochs=p.epochs if rnd == 1 else p.later_epochs,
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
-                        seed=seed, augment=Augment(seed) if p.augment else None)
+                        seed=seed, augment=Augment(seed) if p.augment else None,
+                        desc=f"train {method} round {rnd}")
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
         return None
@@ -82,6 +84,9 @@ def main(rnd: int, methods: list[str]) -> None:
             mlf.log_artifacts(str(out / "adapter"), f"round-{rnd}/adapter")
             mlf.log_artifact(str(out / "loss.png"), f"round-{rnd}")
         log.info("round %d, %s: %d examples, losses logged %s", rnd, method, res["examples"], res["losses"][-3:])
+    summarize(f"round {rnd}: " + ", ".join(
+        f"{m} {r['examples']} examples, {r['optimizer_steps']} steps, mean loss "
+        + ("n/a" if r["mean_loss"] is None else f"{r['mean_loss']:.3f}") for m, r in zip(methods, results)))
 
 
 if __name__ == "__main__":

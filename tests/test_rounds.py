@@ -75,8 +75,10 @@ def test_report_on_a_real_dataset_says_what_it_cannot_score(micro_project, tmp_p
 
     root, _ = micro_project
     project = make_project(tmp_path / "real", yaml.safe_load((root / "params.yaml").read_text()))
+    os.symlink(root / "selfsynth", project / "selfsynth")  # this checkout's library, not whichever is installed
     shutil.copytree(root / "metrics", project / "metrics")
-    (project / "metrics/select_sweep.json").write_text(json.dumps({"note": NO_TRUTH}))
+    (project / "reports").mkdir()
+    (project / "reports/select_sweep.json").write_text(json.dumps({"note": NO_TRUTH}))
     (project / "metrics/select.json").write_text(json.dumps({"selected": {"per_image": 3.25}, "note": NO_TRUTH}))
     run_stage(project, "report")
     ablations = (project / "reports/ablations.md").read_text()

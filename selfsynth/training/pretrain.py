@@ -42,6 +42,7 @@ def pretrain_world_model(params: Params, world: PreparedDataset, prompts: Prompt
     random.Random(params.world.seed).shuffle(examples)
     history: LossHistory = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
                                  batch_size=p.train.batch_size, lr=p.train.lr, warmup_ratio=p.train.warmup_ratio,
-                                 weight_decay=p.train.weight_decay, seed=params.world.seed, logging_steps=20)
+                                 weight_decay=p.train.weight_decay, seed=params.world.seed, logging_steps=20,
+                                 desc="train base (round 0)")
     model.model.vision_tower.requires_grad_(True)
     return model, processor, history, vision_accuracy

@@ -1,0 +1,272 @@
+"""reports/index.html: the study on one page that opens anywhere, with no network.
+
+Everything is inline — CSS, the curves figure and the test images as base64 PNGs — so the file can
+be mailed, attached to an MLflow run or opened from a laptop without the repo or a CDN. The page
+reads what the pipeline already wrote: the Study (metrics files), the per-image predictions
+(data/eval), the world (data/world), the descriptions (data/describe) and Z* (data/select). Any of
+the data folders may be missing (a study whose data was not pulled); its section then says so.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..io import atomic_path
+from ..layout import METHODS, predictions_path
+from ..plots import plt, save_figure
+from .claims import check_claims
+from .intervals import Interval, accuracy_intervals, correct, explain_rows
+from .study import ROW_METHODS, Study
+from .tables import LABELS
+
+COLORS = {"base": "#7f7f7f", "nl": "#ff7f0e", "lge": "#2ca02c", "ours": "#1f77b4", "nofilter": "#d62728"}
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
+main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:20px;margin:34px 0 10px;border-bottom:2px solid #dde2e8;padding-bottom:4px}
+.sub{color:#5b6572;margin:0 0 14px}nav a{margin-right:14px;color:#3d5a80}
+table{border-collapse:collapse;background:#fff;margin:8px 0;box-shadow:0 1px 2px #0001}
+th,td{padding:6px 12px;border-bottom:1px solid #e6e9ee;text-align:right;vertical-align:top}
+th:first-child,td:first-child,td.l,th.l{text-align:left}th{background:#eef1f5;font-weight:600}
+.ci{color:#6b7480;font-size:12px;display:block}.note{color:#5b6572;font-size:13px;max-width:900px}
+.ok{background:#dff3e4;color:#17612e;font-weight:600;padding:2px 8px;border-radius:10px;white-space:nowrap}
+.no{background:#fbe1e1;color:#8d1c1c;font-weight:600;padding:2px 8px;border-radius:10px;white-space:nowrap}
+.figure{background:#fff;padding:8px;box-shadow:0 1px 2px #0001;max-width:100%}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:14px}
+.card{background:#fff;border-radius:6px;box-shadow:0 1px 3px #0002;padding:12px;display:flex;gap:12px}
+.card img{width:128px;height:128px;image-rendering:pixelated;border-radius:4px;flex:none;background:#ddd}
+.card h3{font-size:14px;margin:0 0 6px}.card ul{margin:0;padding-left:0;list-style:none;font-size:12.5px}
+.card li{margin:0 0 5px}.tag{display:inline-block;min-width:64px;font-weight:600}
+.hit{color:#17612e}.miss{color:#8d1c1c}.muted{color:#6b7480}
+.wide{flex-direction:column}.wide .row{display:flex;gap:12px}
+"""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Where the page's inputs live (the working directory of a DVC stage by default)."""
+    root: Path = Path(".")
+
+    def path(self, rel: str | Path) -> Path:
+        return self.root / rel
+
+
+def esc(text) -> str:
+    return html.escape(str(text))
+
+
+def png_data_uri(path: Path, max_side: int = 256) -> str:
+    """An image as an inline PNG, shrunk to max_side so real photos keep the page small."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_side, max_side))
+        buf = io.BytesIO()
+        im.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ---- figures -------------------------------------------------------------------------------------
+
+def curves_figure(study: Study, intervals: dict[tuple[str, int], Interval], out: Path, title: str) -> None:
+    """Accuracy (with its 95% interval) and CS over the rounds, side by side: the two curves the
+    paper's claims are about. Round 0 is the base model, where every method starts."""
+    fig, (acc_ax, cs_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for m in METHODS:
+        rounds = [0, *study.rounds_of(m)]
+        cells = [("base", 0)] + [(m, r) for r in rounds[1:]]
+        acc = [100 * (study.mean(*c, "accuracy") or 0) for c in cells]
+        low = [a - 100 * intervals[c].low if c in intervals else 0 for a, c in zip(acc, cells)]
+        high = [100 * intervals[c].high - a if c in intervals else 0 for a, c in zip(acc, cells)]
+        acc_ax.errorbar(rounds, acc, yerr=[low, high], marker="o", capsize=3, color=COLORS[m], label=LABELS[m])
+        cs = [study.mean(*c, "CS") for c in cells]
+        cs_ax.plot([r for r, v in zip(rounds, cs) if v is not None], [v for v in cs if v is not None], marker="o",
+                   color=COLORS[m], label=LABELS[m])
+    acc_ax.set_ylabel("accuracy (%), 95% interval")
+    cs_ax.set_ylabel("CS (concept score)")
+    for ax in (acc_ax, cs_ax):
+        ax.set_xlabel("round (0 = base model)")
+        ax.set_xticks(range(0, study.rounds + 1))
+        ax.grid(alpha=0.3)
+    cs_ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, out)
+
+
+# ---- sections ------------------------------------------------------------------------------------
+
+def _acc_cell(study: Study, intervals: dict, m: str, r: int) -> str:
+    mean, sd = study.mean(m, r, "accuracy"), study.spread(m, r, "accuracy")
+    if mean is None:
+        return "<td>—</td>"
+    if sd is not None:  # several seeds: their spread is the honest interval
+        return f"<td>{100 * mean:.1f}<span class=ci>± {100 * sd:.1f} (sd over seeds)</span></td>"
+    iv = intervals.get((m, r))
+    ci = f"<span class=ci>[{100 * iv.low:.1f}, {100 * iv.high:.1f}]</span>" if iv else ""
+    return f"<td>{100 * mean:.1f}{ci}</td>"
+
+
+def table1_html(study: Study, intervals: dict) -> str:
+    head = "".join(f"<th>round {r}</th>" for r in range(0, study.rounds + 1))
+    rows = []
+    for m in ROW_METHODS:
+        cells = "".join(_acc_cell(study, intervals, m, r) if r in study.rounds_of(m) else "<td></td>"
+                        for r in range(0, study.rounds + 1))
+        rows.append(f"<tr><td><b style='color:{COLORS[m]}'>■</b> {esc(LABELS[m])}</td>{cells}</tr>")
+    n = sorted({iv.n for iv in intervals.values()})
+    note = (f"Accuracy (%) on the test images (strict: the first class the answer names). Under each figure, "
+            f"its 95% bootstrap interval over the {'/'.join(map(str, n))} test images (2,000 resamples of the "
+            f"per-image predictions, one seed)." if intervals else
+            "Accuracy (%); no per-image predictions on disk (data/eval not pulled), so no intervals.")
+    return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table><p class=note>{note}</p>"
+
+
+def final_scores_html(study: Study) -> str:
+    cols = [("accuracy", "acc %", 100, 1), ("accuracy_lenient", "acc lenient %", 100, 1), ("EE", "EE", 1, 2),
+            ("CS", "CS", 1, 3), ("grounding", "grounding", 1, 3), ("FS", "FS ↓", 1, 0),
+            ("general_ability", "general ability", 1, 3)]
+    head = "".join(f"<th>{esc(c[1])}</th>" for c in cols)
+    rows = []
+    for m in ROW_METHODS:
+        r = study.rounds_of(m)[-1]
+        cells = "".join(f"<td>{'—' if (v := study.mean(m, r, k)) is None else f'{v * s:.{d}f}'}</td>"
+                        for k, _, s, d in cols)
+        rows.append(f"<tr><td>{esc(LABELS[m])} (round {r})</td>{cells}</tr>")
+    return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def claims_html(study: Study) -> str:
+    rows = "".join(f"<tr><td>{esc(claim)}</td><td><span class={'ok' if ok else 'no'}>"
+                   f"{'holds' if ok else 'does not hold'}</span></td><td class=l>{esc(ev)}</td></tr>"
+                   for claim, ok, ev in check_claims(study))
+    return (f"<table><tr><th>the paper's claim</th><th>verdict</th><th class=l>evidence (mean)</th></tr>{rows}</table>"
+            "<p class=note>A verdict compares means; where the intervals of Table 1 overlap, it is not a finding.</p>")
+
+
+def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[str, Path], count: int = 6) -> str:
+    """A few test images with every method's answer at its last round; images where the methods
+    disagree come first, since those are the ones that show what training changed."""
+    k = study.rounds
+    answers: dict[str, dict[str, dict]] = {}
+    for m in ROW_METHODS:
+        path = inputs.path(predictions_path(m, study.rounds_of(m)[-1]))
+        if path.is_file():
+            answers[m] = {row["id"]: row for row in explain_rows(path)}
+    if not answers or not images:
+        return "<p class=note>No per-image answers or test images on disk (data/eval, data/world not pulled).</p>"
+    ids = [i for i in next(iter(answers.values())) if i in images and all(i in a for a in answers.values())]
+    disagreement = {i: len({bool(correct([a[i]])[0]) for a in answers.values()}) for i in ids}
+    chosen = sorted(ids, key=lambda i: (-disagreement[i], ids.index(i)))[:count]
+    cards = []
+    for i in chosen:
+        label = next(iter(answers.values()))[i]["label"]
+        items = []
+        for m, by_id in answers.items():
+            row = by_id[i]
+            ok = correct([row])[0]
+            text = row["answer"].strip() or "(empty)"
+            text = text if len(text) <= 220 else text[:217] + "…"
+            r = study.rounds_of(m)[-1]
+            mark = "<span class='tag hit'>✓" if ok else "<span class='tag miss'>✗"
+            items.append(f"<li>{mark} {esc(m)} r{r}</span> {esc(text)}</li>")
+        cards.append(f"<div class=card><img alt='{esc(i)}' src='{png_data_uri(images[i])}'><div>"
+                     f"<h3>{esc(names[label])} <span class=muted>({esc(i)})</span></h3><ul>{''.join(items)}</ul>"
+                     f"</div></div>")
+    return (f"<div class=grid>{''.join(cards)}</div><p class=note>Answers to the explain question after round {k} "
+            f"(base: round 0); ✓ when the first class named is the true one.</p>")
+
+
+def selection_html(inputs: Inputs, names: list[str], manifest: dict[str, dict], images: dict[str, Path],
+                   count: int = 3, descriptions_shown: int = 3) -> str:
+    """Step 1.2 on a few training images: what the base model said about the image, the concepts
+    Z* kept, and which of them the image really shows (the world records it; real data does not)."""
+    zpath, dpath = inputs.path("data/select/zstar.jsonl"), inputs.path("data/describe/descriptions.jsonl")
+    if not zpath.is_file() or not dpath.is_file() or not images:
+        return "<p class=note>No Z* or descriptions on disk (data/select, data/describe not pulled).</p>"
+    described: dict[str, list[str]] = {}
+    for d in _read_jsonl(dpath):
+        described.setdefault(d["id"], []).append(d["text"])
+    rows = [z for z in _read_jsonl(zpath) if z["id"] in images and z["id"] in described]
+    picked, seen = [], set()
+    for z in rows:  # one image per class first, so the few shown are not all one species
+        if z["label"] not in seen:
+            picked.append(z)
+            seen.add(z["label"])
+    cards = []
+    for z in picked[:count]:
+        truth = manifest[z["id"]].get("visible_concepts")
+        desc = "".join(f"<li class=muted>“{esc(t.strip() or '(empty)')}”</li>"
+                       for t in described[z["id"]][:descriptions_shown])
+        if truth is None:
+            kept = "".join(f"<li>{esc(c)}</li>" for c in z["zstar"])
+            missed = "<li class=muted>(no per-image truth on a real dataset)</li>"
+        else:
+            kept = "".join(f"<li class=hit>✓ shown: {esc(c)}</li>" if c in truth else
+                           f"<li class=miss>✗ not shown: {esc(c)}</li>" for c in z["zstar"])
+            missed = "".join(f"<li class=muted>{esc(c)}</li>" for c in truth if c not in z["zstar"]) or \
+                "<li class=muted>none</li>"
+        image = f"<img alt='{esc(z['id'])}' src='{png_data_uri(images[z['id']])}'>"
+        cards.append(f"<div class='card wide'><div class=row>{image}"
+                     f"<div><h3>{esc(names[z['label']])} <span class=muted>({esc(z['id'])})</span></h3>"
+                     f"<b>the base model's descriptions</b><ul>{desc}</ul></div></div>"
+                     f"<div><b>Z* (kept concepts)</b><ul>{kept}</ul>"
+                     f"<b>shown but not kept</b><ul>{missed}</ul></div></div>")
+    return (f"<div class=grid>{''.join(cards)}</div><p class=note>Z* is scored against the concepts each "
+            f"image really shows: ✓ the image shows it, ✗ it is a concept of the class the image hides.</p>")
+
+
+# ---- the page ------------------------------------------------------------------------------------
+
+def world_images(inputs: Inputs) -> tuple[list[str], dict[str, dict], dict[str, Path]]:
+    """Class names, manifest rows and image paths by id; empty when data/world is not on disk."""
+    root = inputs.path("data/world")
+    if not (root / "manifest.jsonl").is_file():
+        return [], {}, {}
+    labels = json.loads((root / "labels.json").read_text())
+    manifest = {row["id"]: row for row in _read_jsonl(root / "manifest.jsonl")}
+    paths = {i: root / row["image"] for i, row in manifest.items()}
+    return [lab["name"] for lab in labels], manifest, {i: p for i, p in paths.items() if p.is_file()}
+
+
+def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs()) -> Path:
+    """Write reports/curves.png and reports/index.html; returns the page's path."""
+    intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, inputs.root)
+    curves = out_dir / "curves.png"
+    curves_figure(study, intervals, curves, f"accuracy and CS per round — {title}")
+    names, manifest, images = world_images(inputs)
+    curves_uri = "data:image/png;base64," + base64.b64encode(curves.read_bytes()).decode()
+    page = f"""<!DOCTYPE html>
+<html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1">
+<title>Study report — {esc(title)}</title><style>{CSS}</style></head>
+<body><main>
+<h1>Visual rejection sampling with self-synthesized data</h1>
+<p class=sub>{esc(title)} · {study.rounds} rounds · this page is self-contained (no network)</p>
+<nav><a href="#table1">Table 1</a><a href="#curves">Curves</a><a href="#claims">Claims</a>
+<a href="#scores">All scores</a><a href="#gallery">Answers</a><a href="#selection">Concept selection</a></nav>
+<h2 id=table1>Table 1 — accuracy per round</h2>{table1_html(study, intervals)}
+<h2 id=curves>Accuracy and CS over the rounds</h2><img class=figure alt="accuracy and CS per round" src="{curves_uri}">
+<h2 id=claims>The paper's claims on this run</h2>{claims_html(study)}
+<h2 id=scores>Every score after the last round</h2>{final_scores_html(study)}
+<p class=note>EE, CS, grounding: the offline judges (or the LLM judge with evaluate.judge: llm); FS: perplexity
+under the base model, lower is better; general ability: attribute-question accuracy.</p>
+<h2 id=gallery>What each method answers (test images)</h2>{gallery_html(inputs, study, names, images)}
+<h2 id=selection>Concept selection (step 1.2): Z* against what the image shows</h2>
+{selection_html(inputs, names, manifest, images)}
+<p class=note>Tables as Markdown: table1.md, ablations.md; selection sweeps: select_beta.png, select_encoders.png,
+select_descriptions.png (all in reports/).</p>
+</main></body></html>
+"""
+    out = out_dir / "index.html"
+    with atomic_path(out) as tmp:
+        tmp.write_text(page)
+    return out
