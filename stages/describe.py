@@ -7,6 +7,7 @@ from selfsynth.describe import describe_images
 from selfsynth.generation.backend import open_generator
 from selfsynth.io import write_json, write_jsonl
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from selfsynth.prompts import load_prompts
 
 OUT = Path("data/describe/descriptions.jsonl")
@@ -14,6 +15,7 @@ log = logging.getLogger("describe")
 
 
 def main() -> None:
+    refuse_several_processes("stages.describe")
     params = load_params()
     p = params.describe
     world = load_prepared("data/world")

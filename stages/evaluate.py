@@ -19,6 +19,7 @@ from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, method_run
 
@@ -57,6 +58,7 @@ def llm_judged(params, metrics: dict, predictions: list[dict], concepts: dict, c
 
 
 def main(rnd: int, methods: list[str]) -> None:
+    refuse_several_processes("stages.evaluate")
     params = load_params()
     world = load_prepared("data/world")
     concepts = read_json("data/concepts.json")

@@ -8,6 +8,7 @@ from selfsynth.generation.hf import HFGenerator, Sampling
 from selfsynth.io import write_json, write_jsonl
 from selfsynth.models.load import load_lmm
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, mlflow_run
 
@@ -17,6 +18,7 @@ log = logging.getLogger("evaluate_base")
 
 
 def main() -> None:
+    refuse_several_processes("stages.evaluate_base")
     params = load_params()
     world = load_prepared("data/world")
     model, processor = load_lmm("models/base")

@@ -13,6 +13,7 @@ from selfsynth.io import atomic_path, dump_jsonl
 from selfsynth.layout import SAMPLED, candidates_path, model_dir
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from selfsynth.prompts import load_prompts
 from selfsynth.rejection import plan_questions
 
@@ -30,6 +31,7 @@ def sample(job: tuple) -> list[list[str]]:
 
 
 def main(rnd: int) -> None:
+    refuse_several_processes("stages.generate")
     params = load_params()
     p = params.rejection
     world = load_prepared("data/world")
