@@ -37,6 +37,32 @@ def cub_llava_params(data: Path, base: Path) -> dict:
     return p
 
 
+def test_the_full_shape_is_llava_15_7b_and_the_tiny_one_shares_its_processing(tmp_path):
+    """--full (built on the meta device: no memory) has llava-1.5-7b-hf's 7,063,427,072 parameters;
+    the tiny checkpoint keeps every field that decides processing."""
+    from transformers import AutoProcessor, LlavaForConditionalGeneration
+
+    from selfsynth.models.llava15 import FULL, llava15_config
+
+    with torch.device("meta"):
+        full = LlavaForConditionalGeneration(llava15_config(FULL))
+    assert sum(p.numel() for p in full.parameters()) == 7_063_427_072
+    tiny = build(tmp_path / "tiny")
+    config = json.loads((tiny / "config.json").read_text())
+    assert {k: config[k] for k in ("image_token_index", "pad_token_id", "vision_feature_layer", "projector_hidden_act",
+                                   "vision_feature_select_strategy", "image_seq_length")} == \
+        {"image_token_index": 32000, "pad_token_id": 32001, "vision_feature_layer": -2, "projector_hidden_act": "gelu",
+         "vision_feature_select_strategy": "default", "image_seq_length": 576}
+    assert (config["vision_config"]["image_size"], config["vision_config"]["patch_size"]) == (336, 14)
+    processor = AutoProcessor.from_pretrained(tiny)
+    tok = processor.tokenizer
+    assert [tok.convert_tokens_to_ids(t) for t in ("<unk>", "<s>", "</s>", "<image>", "<pad>")] == [0, 1, 2, 32000, 32001]
+    assert processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Hi?"}]}],
+                                         add_generation_prompt=True) == "USER: <image>\nHi? ASSISTANT:"
+    ip = processor.image_processor
+    assert (ip.crop_size["height"], ip.size["shortest_edge"], list(ip.image_mean)) == (336, 336, [0.48145466, 0.4578275, 0.40821073])
+
+
 @pytest.fixture(scope="module")
 def llava_project(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("llava15")
