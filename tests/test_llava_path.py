@@ -143,6 +143,9 @@ def test_the_adapter_changes_the_model_and_loads_onto_the_base(llava_project):
     merged, _ = load_lmm(root / "models/ours/round-1/model")
     _, after = logits(merged, processor, image)
     assert (after.logits - before.logits).abs().max() > 1e-3
+    before_w, after_w = base_model.state_dict(), merged.state_dict()
+    changed = {k.split(".")[1] for k in after_w if not torch.equal(after_w[k], before_w[k])}
+    assert changed == {"language_model", "multi_modal_projector"}  # LoRA merged into the LM, projector trained, tower frozen
     adapted = PeftModel.from_pretrained(load_lmm(base)[0], root / "models/ours/round-1/adapter").eval()
     _, again = logits(adapted, processor, image)
     torch.testing.assert_close(again.logits, after.logits, atol=1e-4, rtol=1e-4)
