@@ -8,6 +8,7 @@ from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.describe import describe_images
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
 OUT = Path("data/describe/descriptions.jsonl")
@@ -15,6 +16,7 @@ log = logging.getLogger("describe")
 
 
 def main() -> None:
+    refuse_several_processes("stages.describe")
     params = load_params()
     p = params.describe
     world = load_prepared("data/world")

@@ -20,6 +20,7 @@ from selfsynth.method.evaluate import evaluate_method
 from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from selfsynth.tracking import flatten, method_run
 from stages import summarize
 
@@ -58,6 +59,7 @@ def llm_judged(params, metrics: dict, predictions: list[dict], concepts: dict, c
 
 
 def main(rnd: int, methods: list[str]) -> None:
+    refuse_several_processes("stages.evaluate")
     params = load_params()
     world = load_prepared("data/world")
     concepts = read_json("data/concepts.json")

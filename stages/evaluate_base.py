@@ -9,6 +9,7 @@ from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.evaluate import evaluate_descriptions, evaluate_general_ability, evaluate_identification
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from selfsynth.tracking import flatten, mlflow_run
 from stages import summarize
 
@@ -18,6 +19,7 @@ log = logging.getLogger("evaluate_base")
 
 
 def main() -> None:
+    refuse_several_processes("stages.evaluate_base")
     params = load_params()
     world = load_prepared("data/world")
     model, processor = load_lmm("models/base")

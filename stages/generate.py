@@ -15,6 +15,7 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
 log = logging.getLogger("generate")
@@ -31,6 +32,7 @@ def sample(job: tuple) -> list[list[str]]:
 
 
 def main(rnd: int) -> None:
+    refuse_several_processes("stages.generate")
     params = load_params()
     p = params.rejection
     world = load_prepared("data/world")

@@ -11,6 +11,7 @@ from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.synthesize import accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 from selfsynth.params import load_params
+from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
 OUT = Path("data/synthesize/round-1")
@@ -18,6 +19,7 @@ log = logging.getLogger("synthesize")
 
 
 def main() -> None:
+    refuse_several_processes("stages.synthesize")
     params = load_params()
     p = params.synthesize
     world = load_prepared("data/world")

@@ -44,6 +44,12 @@ def check_llava_dir(path: str | Path) -> Path:
         raise ModelDirError(f"{path}: no tokenizer (tokenizer.json or tokenizer.model)")
     if not (path / "preprocessor_config.json").is_file() and not (path / "processor_config.json").is_file():
         raise ModelDirError(f"{path}: no image processor (preprocessor_config.json or processor_config.json)")
+    from .llava15 import check_processor_dir
+
+    try:  # a llava-1.5-shaped folder whose processor lost patch_size / strategy: named here, not as a shape error
+        check_processor_dir(path)
+    except ValueError as e:
+        raise ModelDirError(str(e)) from None
     return path
 
 

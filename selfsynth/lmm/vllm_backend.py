@@ -41,7 +41,8 @@ class VLLMGenerator:
 
     build_requests = staticmethod(build_requests)
 
-    def __init__(self, model_dir: str | Path, processor=None, seed: int = 0, chunk_size: int = 512, **llm_kwargs):
+    def __init__(self, model_dir: str | Path, processor=None, seed: int = 0, chunk_size: int = 512,
+                 lora_dir: str | Path | None = None, **llm_kwargs):
         try:
             import vllm
         except ImportError:
@@ -55,6 +56,16 @@ class VLLMGenerator:
         self.chunk_size = chunk_size
         self._vllm = vllm
         llm_kwargs.setdefault("limit_mm_per_prompt", {"image": 1})
+        # lora_dir: an adapter exported by vllm_lora.export_for_vllm, applied to every request
+        # (set self.lora_request = None for the base); max_lora_rank from the adapter: vLLM's default is 16
+        self.lora_request = None
+        if lora_dir is not None:
+            from vllm.lora.request import LoRARequest
+
+            from .vllm_lora import adapter_rank
+            llm_kwargs.setdefault("enable_lora", True)
+            llm_kwargs.setdefault("max_lora_rank", adapter_rank(lora_dir))
+            self.lora_request = LoRARequest("adapter", 1, str(lora_dir))
         self.llm = vllm.LLM(model=str(model_dir), seed=seed, **llm_kwargs)
 
     def sampling_params(self, sampling: Sampling, index: int):
@@ -74,7 +85,7 @@ class VLLMGenerator:
             stop = min(start + self.chunk_size, len(images))
             requests = build_requests(self.processor, images[start:stop], questions[start:stop])
             params = [self.sampling_params(sampling, i) for i in range(start, stop)]
-            results = self.llm.generate(requests, params, use_tqdm=False)
+            results = self.llm.generate(requests, params, use_tqdm=False, lora_request=self.lora_request)
             copies = sampling.n if sampling.temperature <= 0 else 1  # greedy: n equal answers, as HF gives
             out.extend([c.text.strip() for c in r.outputs] * copies for r in results)
         return out

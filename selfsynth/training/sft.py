@@ -146,9 +146,10 @@ class LabelledProgress(ProgressCallback):
 
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
           warmup_ratio: float, weight_decay: float, seed: int, augment=None, logging_steps: int = 10,
-          desc: str | None = None) -> LossHistory:
+          desc: str | None = None, extra_args: dict | None = None) -> LossHistory:
     """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the
-    result. desc labels the progress bar (e.g. "train ours round 2")."""
+    result. desc labels the progress bar (e.g. "train ours round 2"); extra_args: more
+    TrainingArguments (the GPU benchmark's max_steps, gradient checkpointing)."""
     history = LossHistory()
     args = TrainingArguments(
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
@@ -156,6 +157,7 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
         logging_steps=logging_steps, save_strategy="no", report_to="none", seed=seed, data_seed=seed,
         remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
+        **(extra_args or {}),
     )
     trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples),
                       data_collator=SFTCollator(processor, augment), callbacks=[history])
