@@ -13,7 +13,8 @@ from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_j
 from selfsynth.layout import candidates_path, pairs_path
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
-from selfsynth.rejection import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
+from selfsynth.rejection import (label_check_for, pairs_for_nofilter, pairs_for_ours, rejection_stats,
+                                 score_candidates)
 from selfsynth.synthesis import plan_pairs, write_template_answers
 from selfsynth.tracking import flatten, method_run
 
@@ -35,8 +36,9 @@ def main(rnd: int) -> None:
     all_concepts = [f for c in concepts.values() for f in c["visual_features"]]
     scores = score_candidates(groups["ours"], zstar, all_concepts, make_encoder(params.select.encoder),
                               params.select.tau)
-    pairs = {"ours": pairs_for_ours(groups["ours"], scores, prompts, p.label_check, params.seed, rnd),
-             "nofilter": pairs_for_nofilter(groups["nofilter"], params.seed, rnd)}
+    names = label_check_for(p.label_match, world.class_names)
+    pairs = {"ours": pairs_for_ours(groups["ours"], scores, prompts, p.label_check, params.seed, rnd, names),
+             "nofilter": pairs_for_nofilter(groups["nofilter"], params.seed, rnd, p.nofilter, prompts, names)}
     train = world.split("train")
     for method in ("nl", "lge"):  # their own data again, freshly phrased: matched compute, no sampling
         planned = [x for r in train for x in plan_pairs(
@@ -46,7 +48,7 @@ def main(rnd: int) -> None:
         pairs[method] = [{**x, "image": images[x["image_id"]], "source": "template"}
                          for x in write_template_answers(planned, params.seed * 1000 + rnd, prompts)]
 
-    stats = {m: rejection_stats(pairs[m], groups[m]) for m in ("ours", "nofilter")}
+    stats = {m: rejection_stats(pairs[m], groups[m], world.class_names) for m in ("ours", "nofilter")}
     out = pairs_path("ours", rnd).parent
     with atomic_path(out, directory=True) as tmp:
         for method, rows in pairs.items():
