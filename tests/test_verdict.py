@@ -244,23 +244,37 @@ def tiny_model():
     return build_model(p, tok, 32), build_processor(tok, 32, 16)
 
 
-def test_convergence_holds_out_whole_images_stops_early_and_keeps_the_best_epoch(tmp_path):
-    from selfsynth.training.sft import Example, SFTCollator, split_by_image, train
+def test_split_by_image_holds_out_whole_images_seeded(tmp_path):
+    from selfsynth.training.sft import Example, HeldOut, split_by_image
+    examples = [Example(f"{i}.png", "q", f"a{k}") for i in range(10) for k in range(3)]
+    fit, val = split_by_image(examples, 0.2, seed=0)
+    assert {e.image for e in fit}.isdisjoint({e.image for e in val}) and len({e.image for e in val}) == 2
+    assert len(val) == 6 and all(isinstance(e, HeldOut) for e in val) and len(fit) == 24
+    assert split_by_image(examples, 0.2, seed=0) == (fit, val) != split_by_image(examples, 0.2, seed=1)
+    assert len({e.image for e in split_by_image(examples, 0.01, 0)[1]}) == 1  # at least one image, never all
+    assert len({e.image for e in split_by_image(examples, 0.99, 0)[0]}) == 1
+
+
+def test_convergence_stops_when_validation_loss_rises_and_keeps_the_best_epoch(tmp_path):
+    """As the train stage runs it: a LoRA with trainable label tokens. The held-out images' answers
+    contradict the training answers, so fitting raises their loss; with patience 1 training stops
+    after the first epoch that does not improve, and the weights kept are the best epoch's."""
+    from selfsynth.training.lora import add_lora, label_token_ids
+    from selfsynth.training.sft import Example, HeldOut, SFTCollator, train
+    torch.manual_seed(0)
     model, processor = tiny_model()
+    model = add_lora(model, 8, 16, 0.0, ["q_proj", "v_proj", "up_proj", "down_proj"],
+                     label_token_ids(processor.tokenizer, ["red bird"]))
     for i in range(6):
         Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
-    examples = [Example(str(tmp_path / f"{i}.png"), "what is this bird", f"it is a red bird {'with a crest' * (i % 2)}")
-                for i in range(6) for _ in range(2)]
-    fit, val = split_by_image(examples, 0.34, seed=0)
-    assert {e.image for e in fit}.isdisjoint({e.image for e in val}) and len({e.image for e in val}) == 2
-    assert len(val) == 4 and split_by_image(examples, 0.34, seed=0) == (fit, val)
+    fit = [Example(str(tmp_path / f"{i}.png"), "what is this bird", "it is a red bird") for i in range(4) for _ in range(2)]
+    val = [HeldOut(str(tmp_path / f"{i}.png"), "what is this bird", "a crest crest with") for i in range(4, 6)]
     history = train(model, processor, fit, out_dir=tmp_path / "ckpt", epochs=6, batch_size=4, lr=0.05,
                     warmup_ratio=0.0, weight_decay=0.0, seed=0, validation=val, patience=1, logging_steps=1)
-    assert 1 <= len(history.val_losses) <= 6 and history.epochs_trained <= 6
-    assert history.best_val_loss == min(history.val_losses)
-    if len(history.val_losses) < 6:  # stopped early: the last `patience` epochs did not improve
-        assert history.val_losses[-1] >= history.best_val_loss
+    assert len(history.val_losses) < 6 and history.epochs_trained < 6  # stopped before the cap
+    assert history.val_losses[-1] > history.best_val_loss == min(history.val_losses)
+    assert history.best_epoch < history.epochs_trained
     model.eval()
-    with torch.no_grad():  # the weights kept are the best epoch's: their validation loss is the best one
+    with torch.no_grad():  # one validation batch: the kept weights' loss is the best epoch's, not the last
         loss = model(**SFTCollator(processor)(val)).loss.item()
-    assert np.isclose(loss, history.best_val_loss, rtol=1e-4)
+    assert np.isclose(loss, history.best_val_loss, rtol=1e-5)
