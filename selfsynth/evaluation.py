@@ -89,15 +89,16 @@ def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], 
     expl = offline_explanation_scores(world, rows, answers, concepts, judge)
     fs_each = perplexities(reference_model, tokenizer, answers)
     fs = sum(fs_each) / len(fs_each) if fs_each else 0.0
-    fs_masked_each = perplexities(reference_model, tokenizer, answers, mask_names=world.class_names)
+    fs_masked_each = (perplexities(reference_model, tokenizer, answers, mask_names=world.class_names)
+                      if getattr(tokenizer, "is_fast", False) else [None] * len(answers))  # offsets need a fast tokenizer
     grammar = world.class_names if world.has_world_truth else None  # the aviary's grammar; none on real data
     general = evaluate_general_ability(gen, world, max_new_tokens)
     metrics = {"accuracy": ident["accuracy"], "accuracy_lenient": ident["accuracy_lenient"], **expl, "FS": fs,
-               "FS_masked": sum(fs_masked_each) / len(fs_masked_each) if fs_masked_each else 0.0,
+               "FS_masked": sum(fs_masked_each) / len(fs_masked_each) if fs_masked_each and None not in fs_masked_each else None,
                **wellformed_scores(answers, grammar),
                "general_ability": general.metrics["attribute_accuracy"], "n": len(rows)}
     scores = [{"accuracy": float(matcher.predict(a) == r["label"]), "accuracy_lenient": float(matcher.lenient(a, r["label"])),
-               "FS": f, "FS_masked": fm, **flags}
+               "FS": f, **({"FS_masked": fm} if fm is not None else {}), **flags}
               for r, a, f, fm, flags in zip(rows, answers, fs_each, fs_masked_each, wellformed_flags(answers, grammar))]
     if world.has_world_truth:
         for s, e in zip(scores, explanation_rows(answers, [world.labels[r["label"]]["attributes"] for r in rows],

@@ -143,6 +143,7 @@ def test_per_answer_explanation_scores_average_to_the_judge():
 class Tok:
     """A character-level 'fast tokenizer' stand-in with offsets."""
     padding_side = "right"
+    is_fast = True
 
     def __call__(self, texts, return_tensors=None, padding=False, return_offsets_mapping=False):
         n = max(len(t) for t in texts)

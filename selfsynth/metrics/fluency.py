@@ -31,6 +31,8 @@ def perplexities(model, tokenizer, texts: Sequence[str], batch_size: int = 32,
                  mask_names: Sequence[str] | None = None) -> list[float]:
     """Per answer exp(mean token NLL), text only (no image). mask_names: tokens that overlap one of
     these names are left out of the mean (needs a fast tokenizer for the character offsets)."""
+    if mask_names is not None and not getattr(tokenizer, "is_fast", False):
+        raise ValueError("masking class names needs a fast tokenizer (character offsets)")
     model.eval()
     device = model.device
     tokenizer.padding_side = "right"

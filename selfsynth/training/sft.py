@@ -145,7 +145,8 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
     if validation:
         stopping = dict(eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
                         metric_for_best_model="eval_loss", greater_is_better=False, save_total_limit=2,
-                        per_device_eval_batch_size=batch_size)
+                        per_device_eval_batch_size=batch_size,
+                        prediction_loss_only=True)  # the loss only: gathering logits would hold vocab x tokens per pair
     args = TrainingArguments(
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=lr, warmup_steps=warmup_ratio, lr_scheduler_type="cosine", weight_decay=weight_decay,
