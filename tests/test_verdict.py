@@ -245,7 +245,7 @@ def tiny_model():
     return build_model(p, tok, 32), build_processor(tok, 32, 16)
 
 
-def test_split_by_image_holds_out_whole_images_seeded(tmp_path):
+def test_split_by_image_holds_out_whole_images_seeded():
     from selfsynth.training.sft import Example, HeldOut, split_by_image
     examples = [Example(f"{i}.png", "q", f"a{k}") for i in range(10) for k in range(3)]
     fit, val = split_by_image(examples, 0.2, seed=0)
