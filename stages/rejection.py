@@ -1,5 +1,5 @@
 """Step 2.6: keep one candidate per question — by the InfoNCE score against Z* and the label check
-(ours), at random (nofilter). nl and lge continue on their own kind of data, the same number of
+(ours), at random (nofilter; rejection.nofilter label_checked: at random among those naming the label). nl and lge continue on their own kind of data, the same number of
 pairs per image (matched compute).
 
 Usage: python -m stages.rejection <round>
