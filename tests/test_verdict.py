@@ -279,3 +279,30 @@ def test_convergence_stops_when_validation_loss_rises_and_keeps_the_best_epoch(t
     with torch.no_grad():  # one validation batch: the kept weights' loss is the best epoch's, not the last
         loss = model(**SFTCollator(processor)(val)).loss.item()
     assert np.isclose(loss, history.best_val_loss, rtol=1e-5)
+
+
+# --- more test images, the same world otherwise ---------------------------------------------------
+
+def test_more_test_images_per_class_leave_every_other_file_of_the_world_unchanged(tmp_path):
+    import hashlib
+    import json
+
+    from selfsynth.params import WorldParams
+    from selfsynth.world.generate import build_world
+
+    def digest(root):
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(root.rglob("*")) if p.is_file() and p.name != "manifest.jsonl"}
+
+    base = dict(seed=0, size="micro", image_size=32, hide_prob=0.3, noise=0.03)
+    build_world(WorldParams(**base), 7, tmp_path / "a", PROMPTS.describe)
+    build_world(WorldParams(**base, test_per_class=5), 7, tmp_path / "b", PROMPTS.describe)
+    a, b = digest(tmp_path / "a"), digest(tmp_path / "b")
+    assert {k: v for k, v in b.items() if k in a} == a  # every image of today's world, byte for byte
+    added = sorted(set(b) - set(a))
+    assert added and all(k.startswith("images/test/") for k in added)
+    rows = [json.loads(x) for x in (tmp_path / "b/manifest.jsonl").read_text().splitlines()]
+    old = [json.loads(x) for x in (tmp_path / "a/manifest.jsonl").read_text().splitlines()]
+    assert [r for r in rows if r["split"] == "train"] == [r for r in old if r["split"] == "train"]
+    n_classes = len({r["label"] for r in rows})
+    assert sum(r["split"] == "test" for r in rows) == 5 * n_classes
