@@ -66,14 +66,14 @@ def evaluate_general_ability(gen: HFGenerator, world: PreparedDataset, max_new_t
 
 
 def offline_explanation_scores(world: PreparedDataset, rows: list[dict], answers: list[str], concepts: dict,
-                               judge: OfflineJudgeParams) -> dict:
+                               judge: OfflineJudgeParams, rows_out: list | None = None) -> dict:
     """EE, CS, grounding: exact on the aviary (parsed attributes against the image's truth); on real
     data by embedding answer clauses against the concept lists (judge: params evaluate.offline_judge)."""
     if world.has_world_truth:
         return explanation_scores(answers, [world.labels[r["label"]]["attributes"] for r in rows],
                                   [visible_truth(world, r) for r in rows])
     return concept_explanation_scores(answers, [r["label"] for r in rows], concepts, encoder=judge.encoder,
-                                      threshold=judge.threshold)
+                                      threshold=judge.threshold, rows_out=rows_out)
 
 
 def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], prompts, reference_model, tokenizer,
@@ -86,7 +86,8 @@ def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], 
                                           Sampling(max_new_tokens=max_new_tokens), desc="explain")]
     matcher = NameMatcher(world.class_names)
     ident = identification_scores(matcher, answers, [r["label"] for r in rows])
-    expl = offline_explanation_scores(world, rows, answers, concepts, judge)
+    concept_rows: list[dict] = []  # real data: the embedding judge's per-answer EE / CS
+    expl = offline_explanation_scores(world, rows, answers, concepts, judge, concept_rows)
     fs_each = perplexities(reference_model, tokenizer, answers)
     fs = sum(fs_each) / len(fs_each) if fs_each else 0.0
     fs_masked_each = (perplexities(reference_model, tokenizer, answers, mask_names=world.class_names)
@@ -103,6 +104,9 @@ def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], 
     if world.has_world_truth:
         for s, e in zip(scores, explanation_rows(answers, [world.labels[r["label"]]["attributes"] for r in rows],
                                                  [visible_truth(world, r) for r in rows])):
+            s.update(e)
+    elif len(concept_rows) == len(scores):
+        for s, e in zip(scores, concept_rows):
             s.update(e)
     preds = [{"id": r["id"], "question": q, "answer": a, "label": r["label"], "predicted": matcher.predict(a), "scores": s}
              for r, q, a, s in zip(rows, questions, answers, scores)]

@@ -306,3 +306,16 @@ def test_more_test_images_per_class_leave_every_other_file_of_the_world_unchange
     assert [r for r in rows if r["split"] == "train"] == [r for r in old if r["split"] == "train"]
     n_classes = len({r["label"] for r in rows})
     assert sum(r["split"] == "test" for r in rows) == 5 * n_classes
+
+
+def test_real_data_judge_gives_per_answer_ee_and_cs_that_average_to_its_scores():
+    from selfsynth.metrics.concept_match import concept_explanation_scores
+    concepts = {"0": {"name": "kestrel", "visual_features": ["rufous back with black spots", "grey head"]},
+                "1": {"name": "merlin", "visual_features": ["dark streaked breast", "short square tail"]}}
+    answers = ["A kestrel: rufous back with black spots, grey head.", "A merlin with a dark streaked breast.",
+               "This is an image of merlin.", "A kestrel with a dark streaked breast."]
+    rows: list = []
+    s = concept_explanation_scores(answers, [0, 1, 1, 0], concepts, encoder="tfidf", threshold=0.3, rows_out=rows)
+    assert len(rows) == 4 and rows[2] == {"EE": 0.0, "CS": 0.0}
+    assert np.isclose(np.mean([r["EE"] for r in rows]), s["EE"]) and np.isclose(np.mean([r["CS"] for r in rows]), s["CS"])
+    assert s == concept_explanation_scores(answers, [0, 1, 1, 0], concepts, encoder="tfidf", threshold=0.3)
