@@ -319,3 +319,12 @@ def test_real_data_judge_gives_per_answer_ee_and_cs_that_average_to_its_scores()
     assert len(rows) == 4 and rows[2] == {"EE": 0.0, "CS": 0.0}
     assert np.isclose(np.mean([r["EE"] for r in rows]), s["EE"]) and np.isclose(np.mean([r["CS"] for r in rows]), s["CS"])
     assert s == concept_explanation_scores(answers, [0, 1, 1, 0], concepts, encoder="tfidf", threshold=0.3)
+
+
+def test_llm_judge_verdicts_replace_the_offline_ee_and_cs_in_the_intervals():
+    rows_ = [{"id": "a", "label": 0, "predicted": 0, "scores": {"EE": 0.0, "CS": 0.0}, "judge": {"EE": True, "CS": 8.0}},
+             {"id": "b", "label": 0, "predicted": 0, "scores": {"EE": 0.0, "CS": 0.0}, "judge": {"EE": None, "CS": 6.0}},
+             {"id": "c", "task": "attribute", "correct": True}]  # general-ability rows are not test images
+    assert metric_interval(rows_, "EE").estimate == 1.0 and metric_interval(rows_, "EE").n == 1  # unparsed left out
+    assert np.isclose(metric_interval(rows_, "CS").estimate, 0.7)  # the paper's 0-1 scale
+    assert metric_interval(rows_, "accuracy").n == 2
