@@ -77,10 +77,17 @@ class WorldParams(Strict):
     image_size: int = Field(ge=32, le=336)
     hide_prob: float = Field(ge=0.0, lt=1.0)
     noise: float = Field(ge=0.0, le=0.5)
+    # test images per class; None = the size's count (10 default, 3 micro). Each image has its own
+    # draw, so more test images leave every training image, the base model and the pairs unchanged:
+    # only the verdict's confidence intervals narrow
+    test_per_class: int | None = Field(default=None, ge=1)
 
     @property
     def counts(self) -> WorldSize:
-        return WORLD_SIZES[self.size]
+        size = WORLD_SIZES[self.size]
+        if self.test_per_class is None:
+            return size
+        return size.model_copy(update={"test_per_class": self.test_per_class})
 
 
 class VisionParams(Strict):
@@ -186,6 +193,18 @@ class LoraParams(Strict):
     train_label_tokens: bool  # also train the embedding rows of class-name tokens (words new to the base LM)
 
 
+class ConvergenceParams(Strict):
+    """Train every method to convergence instead of a fixed epoch count: a held-out share of the
+    round's pairs (split by image, seeded) is evaluated each epoch; training stops when its loss has
+    not improved for `patience` epochs, at most `max_epochs`, and the best epoch's weights are kept
+    (HF Trainer: load_best_model_at_end + EarlyStoppingCallback). Off: the fixed `epochs` /
+    `later_epochs`, every pair trained on."""
+    enabled: bool = False
+    val_share: float = Field(default=0.1, gt=0, lt=1)  # of the round's images, held out with all their pairs
+    patience: int = Field(default=2, ge=1)  # epochs without a lower validation loss before stopping
+    max_epochs: int = Field(default=8, ge=1)
+
+
 class RoundTrainParams(Strict):
     lora: LoraParams
     epochs: float = Field(gt=0)
@@ -196,6 +215,7 @@ class RoundTrainParams(Strict):
     augment: bool
     general_mix: float = Field(ge=0)  # generic examples per task pair (paper: LLaVA-Instruct 1:1), keeps general ability
     later_epochs: float = Field(gt=0)  # epochs of rounds 2..K (the paper: 2 every round)
+    convergence: ConvergenceParams = ConvergenceParams()
 
 
 class RejectionParams(Strict):
@@ -208,6 +228,15 @@ class RejectionParams(Strict):
     batch_size: int = Field(ge=1)
     backend: Backend
     label_check: Literal["after_score", "before_score"]  # paper: top score first, then the label check
+    # what "names the label" means: anywhere = the label string occurs (lenient, several species may
+    # be named); first = the first species named is the label (the headline accuracy's strict rule)
+    label_match: Literal["anywhere", "first"] = "anywhere"
+    # w/o filtering: random = a random candidate, no label check (today); label_checked = no concept
+    # selection and no concept score, label check kept (the paper's Table 12 ablation)
+    nofilter: Literal["random", "label_checked"] = "random"
+    # share of explain (vs chain-of-thought) questions sampled in rounds 2..K; None = the synthesize
+    # mix's explain:cot proportion (0.2:0.4 = 1:2); the authors' code uses 1:1 (0.5)
+    explain_share: float | None = Field(default=None, ge=0, le=1)
 
 
 class RoundSpec(Strict):
@@ -244,6 +273,12 @@ class EvaluateParams(Strict):
         return llm
 
 
+class ReportParams(Strict):
+    """Uncertainty of the verdict: bootstrap over test images (a claim holds only if its interval says so)."""
+    bootstrap: int = Field(default=2000, ge=100)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+
+
 class TrackingParams(Strict):
     uri: str  # MLFLOW_TRACKING_URI overrides
     experiment: str  # empty: the dataset name
@@ -264,6 +299,7 @@ class Params(Strict):
     rejection: RejectionParams
     rounds: dict[str, RoundSpec]  # rounds 2..K; DVC runs one generate / rejection / train / evaluate per entry
     evaluate: EvaluateParams
+    report: ReportParams = ReportParams()
     tracking: TrackingParams
 
     @field_validator("concepts")

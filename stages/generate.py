@@ -37,7 +37,7 @@ def main(rnd: int) -> None:
     p = params.rejection
     world = load_prepared("data/world")
     plan = plan_questions(world.split("train"), load_prompts(params.dataset.name), p.questions,
-                          params.synthesize.mix, params.seed, rnd)
+                          params.synthesize.mix, params.seed, rnd, p.explain_share)
     answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers)
     with atomic_path(candidates_path(SAMPLED[0], rnd).parent, directory=True) as tmp:
         for method, cands in zip(SAMPLED, answers):

@@ -1,5 +1,5 @@
 """Step 2.6: keep one candidate per question — by the InfoNCE score against Z* and the label check
-(ours), at random (nofilter). nl and lge continue on their own kind of data, the same number of
+(ours), at random (nofilter; rejection.nofilter label_checked: at random among those naming the label). nl and lge continue on their own kind of data, the same number of
 pairs per image (matched compute).
 
 Usage: python -m stages.rejection <round>
@@ -11,7 +11,8 @@ from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from selfsynth.layout import SAMPLED, TEMPLATED, candidates_path, pairs_path
 from selfsynth.lmm.prompts import load_prompts
-from selfsynth.method.reject import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
+from selfsynth.method.reject import (label_check_for, pairs_for_nofilter, pairs_for_ours, rejection_stats,
+                                    score_candidates)
 from selfsynth.method.synthesize import template_pairs
 from selfsynth.metrics.encoders import make_encoder
 from selfsynth.params import load_params
@@ -36,14 +37,15 @@ def main(rnd: int) -> None:
     all_concepts = [f for c in concepts.values() for f in c["visual_features"]]
     scores = score_candidates(groups["ours"], zstar, all_concepts, make_encoder(params.select.encoder),
                               params.select.tau)
-    pairs = {"ours": pairs_for_ours(groups["ours"], scores, prompts, p.label_check, params.seed, rnd),
-             "nofilter": pairs_for_nofilter(groups["nofilter"], params.seed, rnd)}
+    names = label_check_for(p.label_match, world.class_names)
+    pairs = {"ours": pairs_for_ours(groups["ours"], scores, prompts, p.label_check, params.seed, rnd, names),
+             "nofilter": pairs_for_nofilter(groups["nofilter"], params.seed, rnd, p.nofilter, prompts, names)}
     train = world.split("train")
     for method in TEMPLATED:  # their own data again, freshly phrased: matched compute, no sampling
         pairs[method] = template_pairs(method, train, concepts, zstar, prompts, p.questions, params.synthesize.mix,
                                        params.seed * 1000 + rnd)
 
-    stats = {m: rejection_stats(pairs[m], groups[m]) for m in SAMPLED}
+    stats = {m: rejection_stats(pairs[m], groups[m], world.class_names) for m in SAMPLED}
     out = pairs_path("ours", rnd).parent
     with atomic_path(out, directory=True) as tmp:
         for method, rows in pairs.items():

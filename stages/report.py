@@ -3,7 +3,7 @@ import csv
 import logging
 from pathlib import Path
 
-from selfsynth.io import atomic_path, read_json
+from selfsynth.io import atomic_path, read_json, read_jsonl
 from selfsynth.params import load_params
 from selfsynth.plots import note_figure
 from selfsynth.report.claims import claims_markdown
@@ -12,8 +12,9 @@ from selfsynth.report.html import write_index
 from selfsynth.report.paper import paper_table_markdown
 from selfsynth.report.study import ROW_METHODS, study_from_files
 from selfsynth.report.tables import (accuracy_table, beta_table, descriptions_table, final_scores_table,
-                                     rejection_table)
-from selfsynth.layout import metrics_path
+                                     rejection_table, text_quality_table)
+from selfsynth.report.verdict import intervals_table, paired_table, verdict_markdown
+from selfsynth.layout import metrics_path, predictions_path
 from selfsynth.tracking import flatten, method_run, mlflow_run, params_key
 from stages import summarize
 
@@ -47,6 +48,34 @@ Configured: encoder `{params.select.encoder}`, beta {params.select.beta}: precis
 """
 
 
+def uncertainty_section(params, k: int) -> str:
+    """95 % intervals over test images, paired differences and the claims decided from them."""
+    rows = {(m, r): read_jsonl(predictions_path(m, r)) for m in ROW_METHODS
+            for r in ([0] if m == "base" else range(1, k + 1)) if predictions_path(m, r).is_file()}
+    b, conf, seed = params.report.bootstrap, params.report.confidence, params.seed
+    last = [("base", 0)] + [(m, k) for m in ROW_METHODS[1:]]
+    pairs = [(("ours", k), (o, k)) for o in ROW_METHODS[1:] if o != "ours"] + [(("ours", k), ("base", 0))]
+    if k > 1:
+        pairs.append((("ours", k), ("ours", 1)))
+    pct = f"{conf * 100:g} %"
+    return f"""## The verdict with uncertainty
+
+{pct} bootstrap intervals over the test images ({b} resamples, percentile; accuracy in %, FS as
+perplexity), estimate [low, high]:
+
+{intervals_table(rows, last, b, conf, seed)}
+
+Paired differences on the same images (one resample of images for both; ✓: the interval excludes 0):
+
+{paired_table(rows, pairs, b, conf, seed)}
+
+The claims, decided by the paired interval (holds: above 0; does not hold: below 0; undecided:
+contains 0 — more test images per class or more seeds narrow it):
+
+{verdict_markdown(rows, k, b, conf, seed)}
+"""
+
+
 def main() -> None:
     params = load_params()
     k = params.last_round
@@ -72,6 +101,12 @@ perplexity under the base model, lower is better; general ability: attribute-que
 ## The paper's claims on this run
 
 {claims_markdown(study)}
+
+## Explanation text per method and round
+
+{text_quality_table(study)}
+
+{uncertainty_section(params, k)}
 
 ## Rejection sampling (steps 2.5 / 2.6)
 

@@ -1,6 +1,9 @@
 """Step 2: each round, a fresh LoRA on the merged model of the round before, trained on that
 round's pairs (round 1: synthesized; rounds 2..K: rejection-sampled). The adapter is merged and
 saved as the next round's starting model (merge, not stacked adapters: the paper's recipe).
+With train.convergence.enabled every method follows one stopping rule instead of fixed epochs: a
+share of the round's images is held out, and training stops when their loss stops improving (the
+best epoch kept). Epochs used and the best validation loss go to metrics/train/round-<r>.json and MLflow.
 
 Usage: python -m stages.train <round> <method> [<method> ...]
        accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m stages.train <round> <method>
@@ -13,7 +16,7 @@ from pathlib import Path
 from transformers import set_seed
 
 from selfsynth.dataset.prepared import check_images, load_prepared
-from selfsynth.io import atomic_path, read_jsonl
+from selfsynth.io import atomic_path, read_jsonl, write_json
 from selfsynth.layout import model_dir, pairs_path, round_dir
 from selfsynth.lmm.load import load_lmm
 from selfsynth.parallel import run_jobs
@@ -23,7 +26,7 @@ from selfsynth.tracking import method_run
 from selfsynth.training.augment import Augment
 from selfsynth.training.distributed import is_main_process, wait_for_everyone
 from selfsynth.training.lora import add_lora, label_token_ids, trainable_summary
-from selfsynth.training.sft import Example, general_examples, train
+from selfsynth.training.sft import Example, general_examples, split_by_image, train
 from stages import summarize
 
 log = logging.getLogger("train")
@@ -41,12 +44,17 @@ def fit(job: tuple) -> dict:
     model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
     trainable = trainable_summary(model)
     examples = [Example(str(world.root / x["image"]), x["question"], x["answer"]) for x in pairs]
-    examples += general_examples(world, round(p.general_mix * len(pairs)), seed)
+    conv, validation = p.convergence, []
+    if conv.enabled:  # the same rule for every method: held-out images pick the epoch
+        examples, validation = split_by_image(examples, conv.val_share, seed)
+    epochs = conv.max_epochs if conv.enabled else (p.epochs if rnd == 1 else p.later_epochs)
+    task_pairs = len(examples)
+    examples += general_examples(world, round(p.general_mix * task_pairs), seed)
     with tempfile.TemporaryDirectory() as scratch:
-        history = train(model, processor, examples, out_dir=Path(scratch), epochs=p.epochs if rnd == 1 else p.later_epochs,
+        history = train(model, processor, examples, out_dir=Path(scratch), epochs=epochs,
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
-                        seed=seed, augment=Augment(seed) if p.augment else None,
-                        desc=f"train {method} round {rnd}")
+                        seed=seed, augment=Augment(seed) if p.augment else None, validation=validation,
+                        patience=conv.patience, desc=f"train {method} round {rnd}")
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
         return None
@@ -58,7 +66,11 @@ def fit(job: tuple) -> dict:
         loss_curve(history.steps, history.losses, tmp / "loss.png", f"{method}, round {rnd}: LoRA training")
     wait_for_everyone()
     return {"steps": history.steps, "losses": history.losses, "trainable": trainable, "examples": len(examples),
-            "optimizer_steps": history.optimizer_steps, "mean_loss": history.mean_loss}
+            "optimizer_steps": history.optimizer_steps, "mean_loss": history.mean_loss,
+            "training": {"convergence": conv.enabled, "epochs_cap": epochs, "epochs_used": history.epochs_trained,
+                         "best_epoch": history.best_epoch, "best_val_loss": history.best_val_loss,
+                         "val_pairs": len(validation), "val_images": len({ex.image for ex in validation}),
+                         "train_pairs": task_pairs, "val_losses": history.val_losses}}
 
 
 def main(rnd: int, methods: list[str]) -> None:
@@ -73,9 +85,13 @@ def main(rnd: int, methods: list[str]) -> None:
     results = run_jobs(fit, [(params, world, m, rnd) for m in methods], params.workers)
     if not is_main_process():
         return
+    write_json(f"metrics/train/round-{rnd}.json", {m: res["training"] for m, res in zip(methods, results)})
     for method, res in zip(methods, results):
+        tr = res["training"]
         with method_run(params, method) as mlf:
-            mlf.log_metrics({**{f"trainable.{k}": v for k, v in res["trainable"].items()},
+            mlf.log_metrics({**{f"train.{k}": v for k in ("epochs_used", "best_epoch", "best_val_loss")
+                                if isinstance(v := tr[k], (int, float))},
+                             **{f"trainable.{k}": v for k, v in res["trainable"].items()},
                              "train.optimizer_steps": res["optimizer_steps"], "train.examples": res["examples"],
                              **({"train.mean_loss": res["mean_loss"]} if res["mean_loss"] is not None else {})}, step=rnd)
             for step, loss in zip(res["steps"], res["losses"]):

@@ -25,7 +25,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 def test_bootstrap_interval_brackets_the_accuracy_and_narrows_with_more_images():
     small, large = bootstrap_interval([True, False] * 10), bootstrap_interval([True, False] * 1000)
     for iv in (small, large):
-        assert iv.low < 0.5 < iv.high and iv.mean == 0.5
+        assert iv.low < 0.5 < iv.high and iv.estimate == 0.5
     assert (large.high - large.low) < (small.high - small.low) / 5
     assert bootstrap_interval([True, False] * 10) == small  # seeded: the page is reproducible byte for byte
     certain = bootstrap_interval([True] * 8)
@@ -57,8 +57,8 @@ def test_intervals_bracket_the_accuracy_of_the_metrics_files(micro_project):
     intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, root)
     assert set(intervals) == {(m, r) for m in ROW_METHODS for r in study.rounds_of(m)}
     for (m, r), iv in intervals.items():
-        assert iv.mean == pytest.approx(study.mean(m, r, "accuracy"))
-        assert iv.low <= iv.mean <= iv.high
+        assert iv.estimate == pytest.approx(study.mean(m, r, "accuracy"))
+        assert iv.low <= iv.estimate <= iv.high
         assert iv.n == json.loads((root / f"metrics/{m}/round-{r}.json").read_text())["n"]
 
 

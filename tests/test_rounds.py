@@ -6,8 +6,10 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
+import pytest
 import yaml
 
 from selfsynth.layout import METHODS
@@ -112,3 +114,44 @@ def test_an_interrupted_study_resumes_without_redoing_finished_rounds(micro_proj
     out = dvc(copy, "repro")
     ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
     assert ran == ["train@round-3", "evaluate@round-3", "report"]
+
+
+def test_evaluation_scores_every_image_and_the_report_decides_claims_from_intervals(micro_project):
+    """Issue 10, additive: text quality beside EE / CS, per-image scores that average to the metrics
+    file, the training record, and the report's intervals and verdict."""
+    root, _ = micro_project
+    m = json.loads((root / "metrics/ours/round-2.json").read_text())
+    assert 0 <= m["well_formed"] <= 1 and 0 <= m["repeated_ngram"] <= 1 and m["FS_masked"] > 0
+    rows = [r for r in jsonl(root / "data/eval/ours/round-2.jsonl") if "task" not in r]
+    for key in ("accuracy", "accuracy_lenient", "EE", "CS", "FS", "FS_masked", "well_formed"):
+        assert abs(sum(float(r["scores"][key]) for r in rows) / len(rows) - m[key]) < 1e-9, key
+    train = json.loads((root / "metrics/train/round-2.json").read_text())
+    assert set(train) == set(METHODS)
+    assert train["ours"]["convergence"] is False and train["ours"]["val_pairs"] == 0  # the default: fixed epochs
+    table = (root / "reports/table1.md").read_text()
+    assert "well formed" in table and "FS masked" in table and "bootstrap intervals" in table
+    assert "ours r2 − nl r2" in table
+    verdicts = [line for line in table.split("decided by the paired interval")[1].splitlines() if line.startswith("- ")]
+    assert len(verdicts) == 6 and all(v.split(":")[0].strip("- *") in ("holds", "does not hold", "undecided")
+                                            for v in verdicts)
+
+
+def test_train_stage_to_convergence_records_epochs_and_best_validation_loss(micro_project, tmp_path):
+    root, _ = micro_project
+    project = tmp_path / "conv"
+    shutil.copytree(root, project, symlinks=True, ignore=shutil.ignore_patterns(".dvc", ".git", "mlflow.db", "mlruns"))
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["convergence"] = {"enabled": True, "val_share": 0.25, "patience": 1, "max_epochs": 3}
+    write_params(project, params)
+    shutil.rmtree(project / "models/ours/round-2")
+    proc = subprocess.run([sys.executable, "-m", "stages.train", "2", "ours"], cwd=project, capture_output=True,
+                          text=True, env={**dvc_env(project), "PYTHONPATH": str(project)})
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    check_llava_dir(project / "models/ours/round-2/model")
+    rec = json.loads((project / "metrics/train/round-2.json").read_text())["ours"]
+    assert rec["convergence"] is True and rec["epochs_cap"] == 3 and 1 <= rec["epochs_used"] <= 3
+    assert rec["val_images"] >= 1 and rec["val_pairs"] >= rec["val_images"]
+    assert rec["best_val_loss"] == min(rec["val_losses"]) and len(rec["val_losses"]) == round(rec["epochs_used"])
+    db = sqlite3.connect(project / "mlflow.db")
+    assert [v for (v,) in db.execute("select value from metrics where key = 'train.best_val_loss'")] == \
+        [pytest.approx(rec["best_val_loss"])]

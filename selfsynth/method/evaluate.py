@@ -12,8 +12,10 @@ from ..lmm.hf import HFGenerator, Sampling
 from ..metrics.attributes import attribute_answer_correct, mention_prf
 from ..metrics.concept_match import concept_explanation_scores
 from ..metrics.explanation import explanation_scores
-from ..metrics.fluency import perplexity
+from ..metrics.fluency import perplexities
 from ..metrics.identification import NameMatcher, identification_scores
+from ..metrics.rows import explanation_rows
+from ..metrics.wellformed import wellformed_flags, wellformed_scores
 from ..params import OfflineJudgeParams
 
 
@@ -64,30 +66,48 @@ def evaluate_general_ability(gen: HFGenerator, world: PreparedDataset, max_new_t
 
 
 def offline_explanation_scores(world: PreparedDataset, rows: list[dict], answers: list[str], concepts: dict,
-                               judge: OfflineJudgeParams) -> dict:
+                               judge: OfflineJudgeParams, rows_out: list | None = None) -> dict:
     """EE, CS, grounding: exact on the aviary (parsed attributes against the image's truth); on real
     data by embedding answer clauses against the concept lists (judge: params evaluate.offline_judge)."""
     if world.has_world_truth:
         return explanation_scores(answers, [world.labels[r["label"]]["attributes"] for r in rows],
                                   [visible_truth(world, r) for r in rows])
     return concept_explanation_scores(answers, [r["label"] for r in rows], concepts, encoder=judge.encoder,
-                                      threshold=judge.threshold)
+                                      threshold=judge.threshold, rows_out=rows_out)
 
 
 def evaluate_method(gen: HFGenerator, world: PreparedDataset, rows: list[dict], prompts, reference_model, tokenizer,
                     max_new_tokens: int, seed: int, concepts: dict, judge: OfflineJudgeParams) -> tuple[dict, list[dict]]:
-    """The paper's evaluation: one explain question per test image, greedy; then the offline judges."""
+    """The paper's evaluation: one explain question per test image, greedy; then the offline judges.
+    Each prediction row carries its own scores (`scores`), so the report can bootstrap over images."""
     rng = random.Random(f"{seed}/evaluate")
     questions = [rng.choice(prompts.explain) for _ in rows]
     answers = [a[0] for a in gen.generate([str(world.image(r)) for r in rows], questions,
                                           Sampling(max_new_tokens=max_new_tokens), desc="explain")]
     matcher = NameMatcher(world.class_names)
     ident = identification_scores(matcher, answers, [r["label"] for r in rows])
-    expl = offline_explanation_scores(world, rows, answers, concepts, judge)
-    fs = perplexity(reference_model, tokenizer, answers)
+    concept_rows: list[dict] = []  # real data: the embedding judge's per-answer EE / CS
+    expl = offline_explanation_scores(world, rows, answers, concepts, judge, concept_rows)
+    fs_each = perplexities(reference_model, tokenizer, answers)
+    fs = sum(fs_each) / len(fs_each) if fs_each else 0.0
+    fs_masked_each = (perplexities(reference_model, tokenizer, answers, mask_names=world.class_names)
+                      if getattr(tokenizer, "is_fast", False) else [None] * len(answers))  # offsets need a fast tokenizer
+    grammar = world.class_names if world.has_world_truth else None  # the aviary's grammar; none on real data
     general = evaluate_general_ability(gen, world, max_new_tokens)
     metrics = {"accuracy": ident["accuracy"], "accuracy_lenient": ident["accuracy_lenient"], **expl, "FS": fs,
+               "FS_masked": sum(fs_masked_each) / len(fs_masked_each) if fs_masked_each and None not in fs_masked_each else None,
+               **wellformed_scores(answers, grammar),
                "general_ability": general.metrics["attribute_accuracy"], "n": len(rows)}
-    preds = [{"id": r["id"], "question": q, "answer": a, "label": r["label"], "predicted": matcher.predict(a)}
-             for r, q, a in zip(rows, questions, answers)]
+    scores = [{"accuracy": float(matcher.predict(a) == r["label"]), "accuracy_lenient": float(matcher.lenient(a, r["label"])),
+               "FS": f, **({"FS_masked": fm} if fm is not None else {}), **flags}
+              for r, a, f, fm, flags in zip(rows, answers, fs_each, fs_masked_each, wellformed_flags(answers, grammar))]
+    if world.has_world_truth:
+        for s, e in zip(scores, explanation_rows(answers, [world.labels[r["label"]]["attributes"] for r in rows],
+                                                 [visible_truth(world, r) for r in rows])):
+            s.update(e)
+    elif len(concept_rows) == len(scores):
+        for s, e in zip(scores, concept_rows):
+            s.update(e)
+    preds = [{"id": r["id"], "question": q, "answer": a, "label": r["label"], "predicted": matcher.predict(a), "scores": s}
+             for r, q, a, s in zip(rows, questions, answers, scores)]
     return metrics, preds + general.predictions

@@ -11,10 +11,14 @@ from ..params import MixParams
 
 
 def plan_questions(images: Sequence[dict], prompts: PromptSet, n: int, mix: MixParams, seed: int,
-                   rnd: int) -> list[dict]:
+                   rnd: int, explain_share: float | None = None) -> list[dict]:
     """n explain / CoT questions per image (never simple: the point is to sample explanations),
-    explain:CoT in the synthesize mix's proportion. The same plan serves every sampled method."""
-    weights = (mix.explain, mix.cot) if mix.explain + mix.cot > 0 else (1.0, 1.0)
+    explain:CoT in the synthesize mix's proportion, or explain_share : 1 - explain_share when set
+    (the authors: 1:1). The same plan serves every sampled method."""
+    if explain_share is not None:
+        weights = (explain_share, 1.0 - explain_share)
+    else:
+        weights = (mix.explain, mix.cot) if mix.explain + mix.cot > 0 else (1.0, 1.0)
     out = []
     for row in images:
         rng = random.Random(f"{seed}/round-{rnd}/questions/{row['id']}")

@@ -5,20 +5,40 @@ Of the c candidates that step 2.5 (method/generate.py) sampled per question, one
             other concept of every class, the positives excluded), kept only if it names the label;
             otherwise the fallback pair "This is an image of {label}." to a simple question, so
             every image keeps q pairs (the authors' code never uses its fallback).
-  nofilter  a random candidate, no score and no label check.
+  nofilter  rejection.nofilter random: a random candidate, no score and no label check (default);
+            label_checked: a random candidate among those that name the label, else the fallback —
+            the paper's w/o filtering (no concept selection, no concept score, label check kept).
+"Names the label" is rejection.label_match: anywhere (the label string occurs, lenient) or first
+(the first species named is the label, the strict accuracy's rule).
 No learned reward anywhere: only the label check and the concept score.
 """
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..lmm.prompts import PromptSet
 from ..metrics.encoders import TextEncoder, TfidfEncoder, embed_unique
+from ..metrics.identification import NameMatcher
 from .select import infonce_answer_score
 from .synthesize import NL_ANSWER, names_label
+
+
+LabelCheck = Callable[[str, str], bool]  # (answer, label name) -> does the answer name the label
+
+
+def label_check_for(mode: str, class_names: Sequence[str]) -> LabelCheck:
+    """anywhere: the label occurs (several species may be named); first: the first species the
+    answer names is the label — as strict as the headline accuracy."""
+    if mode == "anywhere":
+        return names_label
+    if mode == "first":
+        matcher = NameMatcher(class_names)
+        index = {name: i for i, name in enumerate(class_names)}
+        return lambda answer, label: matcher.predict(answer) == index[label]
+    raise ValueError(f"rejection.label_match: unknown value {mode!r}")
 
 
 def score_candidates(groups: Sequence[dict], zstar: dict[str, list[str]], concept_texts: Sequence[str],
@@ -49,27 +69,29 @@ def fallback_pair(group: dict, simple_questions: Sequence[str], seed: int, rnd: 
             "source": "fallback"}
 
 
-def keep_best(group: dict, scores: Sequence[float], label_check: str) -> tuple[int | None, float]:
+def keep_best(group: dict, scores: Sequence[float], label_check: str,
+              names: LabelCheck = names_label) -> tuple[int | None, float]:
     """Index of the kept candidate (None: fall back) and its score.
     after_score: the paper — the top-scored candidate, kept only if it names the label.
-    before_score: the top-scored among the candidates that name the label."""
+    before_score: the top-scored among the candidates that name the label.
+    names: what naming the label means (label_check_for)."""
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     if label_check == "after_score":
         best = order[0]
-        return (best if names_label(group["candidates"][best], group["label"]) else None), scores[best]
+        return (best if names(group["candidates"][best], group["label"]) else None), scores[best]
     if label_check == "before_score":
         for i in order:
-            if names_label(group["candidates"][i], group["label"]):
+            if names(group["candidates"][i], group["label"]):
                 return i, scores[i]
         return None, scores[order[0]]
     raise ValueError(f"rejection.label_check: unknown value {label_check!r}")
 
 
 def pairs_for_ours(groups: Sequence[dict], scores: Sequence[Sequence[float]], prompts: PromptSet, label_check: str,
-                   seed: int, rnd: int) -> list[dict]:
+                   seed: int, rnd: int, names: LabelCheck = names_label) -> list[dict]:
     out = []
     for g, s in zip(groups, scores, strict=True):
-        kept, score = keep_best(g, s, label_check)
+        kept, score = keep_best(g, s, label_check, names)
         base = {"image_id": g["image_id"], "image": g["image"], "method": "ours", "label": g["label"], "score": score}
         if kept is None:
             out.append({**base, **fallback_pair(g, prompts.simple, seed, rnd)})
@@ -79,18 +101,35 @@ def pairs_for_ours(groups: Sequence[dict], scores: Sequence[Sequence[float]], pr
     return out
 
 
-def pairs_for_nofilter(groups: Sequence[dict], seed: int, rnd: int) -> list[dict]:
+def pairs_for_nofilter(groups: Sequence[dict], seed: int, rnd: int, variant: str = "random",
+                       prompts: PromptSet | None = None, names: LabelCheck = names_label) -> list[dict]:
+    """random: any candidate, wrong labels included. label_checked: a random candidate among those
+    that name the label, else the fallback pair (as ours) — everything of ours but the concept score."""
+    if variant not in ("random", "label_checked"):
+        raise ValueError(f"rejection.nofilter: unknown value {variant!r}")
+    if variant == "label_checked" and prompts is None:
+        raise ValueError("nofilter label_checked needs the prompts for its fallback pairs")
     out = []
     for g in groups:
         rng = random.Random(f"{seed}/round-{rnd}/nofilter/{g['image_id']}/{g['question_index']}")
-        out.append({"image_id": g["image_id"], "image": g["image"], "method": "nofilter", "label": g["label"],
-                    "kind": g["kind"], "question": g["question"], "answer": rng.choice(g["candidates"]),
-                    "source": "candidate"})
+        base = {"image_id": g["image_id"], "image": g["image"], "method": "nofilter", "label": g["label"]}
+        if variant == "random":
+            out.append({**base, "kind": g["kind"], "question": g["question"], "answer": rng.choice(g["candidates"]),
+                        "source": "candidate"})
+            continue
+        passing = [c for c in g["candidates"] if names(c, g["label"])]
+        if passing:
+            out.append({**base, "kind": g["kind"], "question": g["question"], "answer": rng.choice(passing),
+                        "source": "candidate"})
+        else:
+            out.append({**base, **fallback_pair(g, prompts.simple, seed, rnd)})
     return out
 
 
-def rejection_stats(pairs: Sequence[dict], groups: Sequence[dict]) -> dict:
-    """Acceptance and fallback rates, and how often any candidate named the label at all."""
+def rejection_stats(pairs: Sequence[dict], groups: Sequence[dict], class_names: Sequence[str] | None = None) -> dict:
+    """Acceptance and fallback rates, and how often any candidate named the label at all. With the
+    class names also how strict the kept answers are: the share naming the label first, and the
+    share naming more than one species."""
     n = len(pairs)
     named_any = sum(any(names_label(c, g["label"]) for c in g["candidates"]) for g in groups)
     named_all = sum(names_label(c, g["label"]) for g in groups for c in g["candidates"])
@@ -101,4 +140,13 @@ def rejection_stats(pairs: Sequence[dict], groups: Sequence[dict]) -> dict:
             "kept_names_label": sum(names_label(p["answer"], p["label"]) for p in kept) / len(kept) if kept else 0.0,
             "candidates_name_label": named_all / n_cand if n_cand else 0.0,
             "questions_with_a_correct_candidate": named_any / len(groups) if groups else 0.0,
-            "distinct_candidates": float(np.mean([len(set(g["candidates"])) for g in groups])) if groups else 0.0}
+            "distinct_candidates": float(np.mean([len(set(g["candidates"])) for g in groups])) if groups else 0.0,
+            **(kept_strictness(kept, class_names) if class_names is not None else {})}
+
+
+def kept_strictness(kept: Sequence[dict], class_names: Sequence[str]) -> dict:
+    first = label_check_for("first", class_names)
+    matcher = NameMatcher(class_names)
+    several = sum(sum(matcher.lenient(p["answer"], i) for i in range(len(class_names))) > 1 for p in kept)
+    return {"kept_names_label_first": sum(first(p["answer"], p["label"]) for p in kept) / len(kept) if kept else 0.0,
+            "kept_names_several_species": several / len(kept) if kept else 0.0}

@@ -26,8 +26,9 @@ def clauses(answer: str) -> list[str]:
 
 
 def concept_explanation_scores(answers: Sequence[str], labels: Sequence[int], concepts: dict, *, encoder: str,
-                               threshold: float) -> dict:
-    """concepts is the concepts file ({id: {name, visual_features}}); labels[i] is answers[i]'s true class."""
+                               threshold: float, rows_out: list | None = None) -> dict:
+    """concepts is the concepts file ({id: {name, visual_features}}); labels[i] is answers[i]'s true class.
+    rows_out: when given, receives each answer's {EE, CS} (what the means are taken over)."""
     if len(answers) != len(labels):
         raise ValueError(f"{len(answers)} answers but {len(labels)} labels")
     texts = sorted({f for entry in concepts.values() for f in entry["visual_features"]})
@@ -52,8 +53,13 @@ def concept_explanation_scores(answers: Sequence[str], labels: Sequence[int], co
         hits = [best[j] for j in range(start, start + len(cs)) if best_sim[j] >= threshold]
         start += len(cs)
         if not hits:
+            if rows_out is not None:
+                rows_out.append({"EE": 0.0, "CS": 0.0})
             continue
         with_features += 1
         cited += len(hits)
-        cs_sum += sum(str(label) in owners[texts[k]] for k in hits) / len(hits)
+        cs = sum(str(label) in owners[texts[k]] for k in hits) / len(hits)
+        cs_sum += cs
+        if rows_out is not None:
+            rows_out.append({"EE": 1.0, "CS": cs})
     return {"EE": with_features / n, "CS": cs_sum / n, "grounding": None, "features_per_answer": cited / n}

@@ -11,7 +11,8 @@ def _fmt(study: Study, m: str, r: int, score: str) -> str:
 
 
 def check_claims(study: Study) -> list[tuple[str, bool, str]]:
-    """(claim, holds on the mean, evidence). With several seeds, 'holds' compares means; read the spread."""
+    """(claim, holds on the mean, evidence). With several seeds, 'holds' compares means; read the spread.
+    The same claims decided from paired intervals over test images: verdict.claims (keep in step)."""
     k = study.rounds
     out = []
     if k > 1:

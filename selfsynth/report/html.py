@@ -21,7 +21,7 @@ from ..io import atomic_path
 from ..layout import METHODS, predictions_path
 from ..plots import plt, save_figure
 from .claims import check_claims
-from .intervals import Interval, accuracy_intervals, correct, explain_rows
+from .intervals import Interval, accuracy_intervals, correct, explain_rows, read_rows
 from .study import ROW_METHODS, Study
 from .tables import LABELS
 
@@ -161,7 +161,7 @@ def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[st
     for m in ROW_METHODS:
         path = inputs.path(predictions_path(m, study.rounds_of(m)[-1]))
         if path.is_file():
-            answers[m] = {row["id"]: row for row in explain_rows(path)}
+            answers[m] = {row["id"]: row for row in explain_rows(read_rows(path))}
     if not answers or not images:
         return "<p class=note>No per-image answers or test images on disk (data/eval, data/world not pulled).</p>"
     ids = [i for i in next(iter(answers.values())) if i in images and all(i in a for a in answers.values())]

@@ -1,58 +1,138 @@
-"""Intervals for Table 1 from one run: a bootstrap over the test images.
+"""Uncertainty of the verdict: bootstrap intervals over test images, and paired differences.
 
-One seed gives one accuracy per cell and no spread; the per-image predictions in
-data/eval/<method>/round-<r>.jsonl still say how much that figure would move on another draw of
-test images of the same size, which is the yardstick a reader needs before comparing methods.
+Every metric of the evaluate stage is a mean over test images (grounding: summed grounded over
+summed cited features), and every prediction row of data/eval/<method>/round-<r>.jsonl carries its
+image's scores. Resampling images (scipy.stats.bootstrap, percentile) gives each metric's interval;
+two methods answered the same images, so their difference is resampled in pairs (one draw of
+images for both), which cancels the images' own difficulty.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+from scipy.stats import bootstrap
 
 from ..layout import predictions_path
+
+METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "FS_masked", "well_formed", "repeated_ngram")
+RATIOS = {"grounding": ("grounded", "cited")}  # micro-averaged: a ratio of sums, not a mean of ratios
 
 
 @dataclass(frozen=True)
 class Interval:
-    mean: float
+    estimate: float
     low: float
     high: float
     n: int
 
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
 
-def explain_rows(path: Path) -> list[dict]:
-    """The explain answers of one evaluation (the rows Table 1's accuracy is computed on); the
-    general-ability rows carry a `task` and are left out."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    def fmt(self, scale: float = 1.0, digits: int = 3) -> str:
+        return f"{self.estimate * scale:.{digits}f} [{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def explain_rows(rows: Sequence[dict]) -> list[dict]:
+    """The explain answers (general-ability rows carry a task)."""
     return [r for r in rows if "task" not in r]
 
 
-def correct(rows: list[dict]) -> list[bool]:
-    """Strict accuracy per image, as the metrics files count it: the earliest class named is the label."""
+def correct(rows: Sequence[dict]) -> list[bool]:
+    """Strict accuracy per answer, as the metrics files count it: the earliest class named is the label."""
     return [r["predicted"] is not None and r["predicted"] == r["label"] for r in rows]
 
 
-def bootstrap_interval(hits: list[bool], resamples: int = 2000, level: float = 0.95, seed: int = 0) -> Interval:
-    """Percentile bootstrap of the mean; a fixed seed so the report is byte-for-byte reproducible."""
+def image_values(rows: Sequence[dict], metric: str) -> dict[str, tuple[float, float]]:
+    """{image id: (numerator, denominator)} of one metric; images without that score are left out.
+    The LLM judge's verdicts (row['judge']) replace the offline EE / CS, as in the metrics file."""
+    out = {}
+    for r in explain_rows(rows):
+        s = r.get("scores", {})
+        if metric in RATIOS:
+            num, den = RATIOS[metric]
+            if num in s and den in s:
+                out[r["id"]] = (float(s[num]), float(s[den]))
+            continue
+        if metric in ("EE", "CS") and "judge" in r:
+            v = r["judge"].get(metric)
+            v = None if v is None else (float(v) / 10 if metric == "CS" else float(v))
+        elif metric == "accuracy" and metric not in s and "predicted" in r:
+            v = float(r["predicted"] == r["label"])  # rows written before per-row scores
+        else:
+            v = s.get(metric)
+        if v is not None:
+            out[r["id"]] = (float(v), 1.0)
+    return out
+
+
+def _ratio(num, den, axis=-1):
+    d = np.sum(den, axis=axis)
+    return np.sum(num, axis=axis) / np.where(d == 0, np.nan, d)
+
+
+def _interval(data: tuple, statistic, point: float, n_boot: int, confidence: float, seed: int) -> Interval:
+    n = len(data[0])
+    if n < 2 or np.all([np.ptp(x) == 0 for x in data]):  # nothing to resample: the point is the interval
+        return Interval(point, point, point, n)
+    res = bootstrap(data, statistic, paired=True, vectorized=True, n_resamples=n_boot, confidence_level=confidence,
+                    method="percentile", rng=np.random.default_rng(seed))
+    lo, hi = res.confidence_interval
+    return Interval(point, float(lo), float(hi), n)
+
+
+def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = 2000, confidence: float = 0.95,
+                    seed: int = 0) -> Interval | None:
+    """The metric over the test images and its bootstrap interval; None if no row has the score."""
+    vals = image_values(rows, metric)
+    if not vals:
+        return None
+    num, den = (np.array(x) for x in zip(*vals.values()))
+    point = float(_ratio(num, den)) if den.sum() else 0.0
+    return _interval((num, den), _ratio, point, n_boot, confidence, seed)
+
+
+def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, n_boot: int = 2000,
+                      confidence: float = 0.95, seed: int = 0) -> Interval | None:
+    """metric(a) - metric(b) on the images both answered, resampled in pairs; None without shared images."""
+    a, b = image_values(rows_a, metric), image_values(rows_b, metric)
+    ids = sorted(a.keys() & b.keys())
+    if not ids:
+        return None
+    an, ad = np.array([a[i][0] for i in ids]), np.array([a[i][1] for i in ids])
+    bn, bd = np.array([b[i][0] for i in ids]), np.array([b[i][1] for i in ids])
+
+    def diff(an, ad, bn, bd, axis=-1):
+        return _ratio(an, ad, axis) - _ratio(bn, bd, axis)
+
+    point = float(diff(an, ad, bn, bd))
+    if np.isnan(point):
+        return None
+    return _interval((an, ad, bn, bd), diff, point, n_boot, confidence, seed)
+
+
+def bootstrap_interval(hits: Sequence[bool], n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile bootstrap of a share (e.g. correct answers); seeded, so a report is reproducible byte for byte."""
     x = np.asarray(hits, dtype=float)
     if x.size == 0:
         raise ValueError("no predictions to bootstrap")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
-    tail = (1 - level) / 2
-    return Interval(float(x.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail)), int(x.size))
+    return _interval((x, np.ones_like(x)), _ratio, float(x.mean()), n_boot, confidence, seed)
 
 
 def accuracy_intervals(methods_rounds: dict[str, list[int]], root: Path = Path(".")) -> dict[tuple[str, int], Interval]:
-    """(method, round) -> bootstrap interval of accuracy, for every cell whose predictions are on
-    disk (a study whose data was not pulled gets point estimates only)."""
+    """(method, round) -> bootstrap interval of strict accuracy, for every cell whose predictions are
+    on disk (a study whose data was not pulled gets point estimates only)."""
     out = {}
     for method, rounds in methods_rounds.items():
         for rnd in rounds:
             path = root / predictions_path(method, rnd)
-            if path.is_file() and (rows := explain_rows(path)):
+            if path.is_file() and (rows := explain_rows(read_rows(path))):
                 out[(method, rnd)] = bootstrap_interval(correct(rows))
     return out

@@ -14,7 +14,7 @@ from ..params import load_params
 from ..tracking import params_key, tracking_uri
 from .claims import claims_markdown
 from .figures import accuracy_over_rounds
-from .tables import accuracy_table, final_scores_table
+from .tables import accuracy_table, final_scores_table, text_quality_table
 from .tracked import study_from_mlflow
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,10 @@ and a checkpoint would). Accuracy in %, strict.
 {accuracy_table(study)}
 
 {final_scores_table(study)}
+
+Explanation text per method and round (well formed, repeated 3-gram, FS, FS with class names masked):
+
+{text_quality_table(study)}
 
 ## The paper's claims, on the means (read the spread before believing one)
 

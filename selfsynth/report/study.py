@@ -10,7 +10,8 @@ from pathlib import Path
 from ..layout import METHODS, metrics_path
 
 ROW_METHODS = ("base", *METHODS)
-SCORES = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "general_ability")
+SCORES = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "general_ability",
+          "FS_masked", "well_formed", "repeated_ngram")
 
 
 @dataclass

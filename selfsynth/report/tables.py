@@ -38,6 +38,19 @@ def final_scores_table(study: Study) -> str:
     return "\n".join(lines)
 
 
+def text_quality_table(study: Study) -> str:
+    """Is the explanation text sound, per method and round: well formed (every clause parses in the
+    world's grammar), repeated 3-gram (looping), FS and FS with class names masked (comparable
+    across methods that name different species)."""
+    lines = ["| method | round | well formed | repeated 3-gram | FS | FS masked |", "|---|---|---|---|---|---|"]
+    for m in ROW_METHODS:
+        for r in study.rounds_of(m):
+            lines.append(f"| {LABELS[m]} | {r} | {_cell(study, m, r, 'well_formed', 1, 3)} | "
+                         f"{_cell(study, m, r, 'repeated_ngram', 1, 3)} | {_cell(study, m, r, 'FS', 1, 0)} | "
+                         f"{_cell(study, m, r, 'FS_masked', 1, 0)} |")
+    return "\n".join(lines)
+
+
 def rejection_table(stats: dict[int, dict]) -> str:
     lines = ["| round | method | kept a candidate | fell back | candidates naming the label | questions with a correct candidate |",
              "|---|---|---|---|---|---|"]

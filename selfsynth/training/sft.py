@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
 from ..lmm.chat_template import chat_prompt
@@ -47,6 +47,23 @@ def general_examples(world, n: int, seed: int) -> list[Example]:
     return [pool[i] for i in (rng.sample(range(len(pool)), n) if n <= len(pool) else rng.choices(range(len(pool)), k=n))]
 
 
+@dataclass(frozen=True)
+class HeldOut(Example):
+    """A validation example: scored each epoch, never trained on, never augmented."""
+
+
+def split_by_image(examples: Sequence[Example], share: float, seed: int) -> tuple[list[Example], list[HeldOut]]:
+    """Hold out `share` of the images (at least one, never all) with every pair of theirs, seeded:
+    pairs of one image are near-duplicates, so a split by pair would leak into validation."""
+    images = sorted({ex.image for ex in examples})
+    if len(images) < 2:
+        raise ValueError(f"convergence needs at least 2 training images to hold one out, got {len(images)}")
+    n_val = min(len(images) - 1, max(1, round(share * len(images))))
+    held = set(random.Random(f"{seed}/validation").sample(images, n_val))
+    return ([ex for ex in examples if ex.image not in held],
+            [HeldOut(ex.image, ex.prompt, ex.answer) for ex in examples if ex.image in held])
+
+
 class ExampleDataset(Dataset):
     def __init__(self, examples: Sequence[Example]):
         self.examples = list(examples)
@@ -66,7 +83,7 @@ class SFTCollator:
     def __call__(self, batch: Sequence[Example]) -> dict:
         images = [Image.open(ex.image).convert("RGB") for ex in batch]
         if self.augment is not None:
-            images = [self.augment(im) for im in images]
+            images = [im if isinstance(ex, HeldOut) else self.augment(im) for ex, im in zip(batch, images)]
         prompts = [chat_prompt(self.processor, ex.prompt) for ex in batch]
         eos = self.processor.tokenizer.eos_token
         full = [f"{p} {ex.answer}{eos}" for p, ex in zip(prompts, batch)]
@@ -84,13 +101,18 @@ class SFTCollator:
 
 class LossHistory(TrainerCallback):
     """Keeps (step, loss) pairs for the loss curve and the tracker, the optimizer steps this
-    process took (each rank's share under several GPUs) and the mean loss of the run."""
+    process took (each rank's share under several GPUs) and the mean loss of the run; with a
+    validation set also each epoch's validation loss, the epochs trained and the best loss."""
 
     def __init__(self):
         self.steps: list[int] = []
         self.losses: list[float] = []
         self.optimizer_steps = 0
         self.mean_loss: float | None = None
+        self.val_epochs: list[float] = []
+        self.val_losses: list[float] = []
+        self.epochs_trained: float | None = None
+        self.best_val_loss: float | None = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
@@ -98,9 +120,20 @@ class LossHistory(TrainerCallback):
             self.losses.append(float(logs["loss"]))
         if logs and "train_loss" in logs:
             self.mean_loss = float(logs["train_loss"])
+        if logs and "eval_loss" in logs:
+            self.val_epochs.append(float(state.epoch))
+            self.val_losses.append(float(logs["eval_loss"]))
 
     def on_train_end(self, args, state, control, **kwargs):
         self.optimizer_steps = state.global_step
+        self.epochs_trained = float(state.epoch) if state.epoch is not None else None
+        self.best_val_loss = float(state.best_metric) if state.best_metric is not None else None
+
+    @property
+    def best_epoch(self) -> float | None:
+        if not self.val_losses:
+            return None
+        return self.val_epochs[min(range(len(self.val_losses)), key=lambda i: (self.val_losses[i], i))]
 
 
 class LabelledProgress(ProgressCallback):
@@ -146,25 +179,37 @@ class LabelledProgress(ProgressCallback):
 
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
           warmup_ratio: float, weight_decay: float, seed: int, augment=None, logging_steps: int = 10,
-          desc: str | None = None, extra_args: dict | None = None) -> LossHistory:
+          desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
+          extra_args: dict | None = None) -> LossHistory:
     """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the
-    result. desc labels the progress bar (e.g. "train ours round 2"); extra_args: more
-    TrainingArguments (the GPU benchmark's max_steps, gradient checkpointing)."""
+    result. desc labels the progress bar (e.g. "train ours round 2"). With `validation`: `epochs` is
+    the cap; the validation loss is computed after every epoch, training stops after `patience`
+    epochs without improvement and the best epoch's weights are loaded back — HF Trainer's own
+    early stopping (checkpoints in out_dir, a scratch folder). extra_args: more TrainingArguments
+    (the GPU benchmark's max_steps, gradient checkpointing)."""
     history = LossHistory()
+    stopping = {}
+    if validation:
+        stopping = dict(eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
+                        metric_for_best_model="eval_loss", greater_is_better=False, save_total_limit=2,
+                        per_device_eval_batch_size=batch_size,
+                        prediction_loss_only=True)  # the loss only: gathering logits would hold vocab x tokens per pair
     args = TrainingArguments(
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=lr, warmup_steps=warmup_ratio, lr_scheduler_type="cosine", weight_decay=weight_decay,
-        logging_steps=logging_steps, save_strategy="no", report_to="none", seed=seed, data_seed=seed,
+        logging_steps=logging_steps, report_to="none", seed=seed, data_seed=seed,
         remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
-        **(extra_args or {}),
+        **({"save_strategy": "no"} | stopping | (extra_args or {})),
     )
+    callbacks = [history] + ([EarlyStoppingCallback(early_stopping_patience=patience)] if validation else [])
     trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples),
-                      data_collator=SFTCollator(processor, augment), callbacks=[history])
+                      eval_dataset=ExampleDataset(validation) if validation else None,
+                      data_collator=SFTCollator(processor, augment), callbacks=callbacks)
     if desc:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(LabelledProgress(desc))
-    log.info("%straining on %d examples for %s epochs (batch %d)", f"{desc}: " if desc else "", len(examples), epochs,
-             batch_size)
+    log.info("%straining on %d examples for %s epochs (batch %d)%s", f"{desc}: " if desc else "", len(examples),
+             epochs, batch_size, f", {len(validation)} held out, patience {patience}" if validation else "")
     trainer.train()
     return history

@@ -1,0 +1,93 @@
+"""The paper's claims decided from intervals, not from point estimates.
+
+Each claim is a paired comparison on the same test images (method a minus method b, or one method
+at two rounds): it holds when the bootstrap interval of the difference lies above 0, does not hold
+when it lies below 0, and is undecided when it contains 0 — more test images (world.test_per_class)
+or seeds narrow it. The claims are those of claims.py, on the last round.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from .intervals import METRICS, Interval, metric_interval, paired_difference
+from .tables import LABELS
+
+Rows = Mapping[tuple[str, int], Sequence[dict]]  # (method, round) -> prediction rows
+PERCENT = {"accuracy", "accuracy_lenient"}
+PAIRED_METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS_masked", "well_formed", "repeated_ngram")
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    a: tuple[str, int]  # claimed higher on `metric` than b
+    b: tuple[str, int]
+    metric: str
+
+
+def claims(k: int) -> list[Claim]:
+    out = [Claim("ours: accuracy rises over the rounds", ("ours", k), ("ours", 1), "accuracy")] if k > 1 else []
+    out += [Claim(f"ours above {o} on CS (round {k})", ("ours", k), (o, k), "CS") for o in ("nl", "lge")]
+    out += [Claim(f"w/o filtering below ours on {s} (round {k})", ("ours", k), ("nofilter", k), s)
+            for s in ("accuracy", "CS")]
+    out.append(Claim(f"ours above L+GE on accuracy (round {k})", ("ours", k), ("lge", k), "accuracy"))
+    return out
+
+
+def decide(diff: Interval | None) -> str:
+    if diff is None:
+        return "undecided (no shared scored images)"
+    if diff.low > 0:
+        return "holds"
+    if diff.high < 0:
+        return "does not hold"
+    return "undecided"
+
+
+def _scale(metric: str) -> tuple[float, int]:
+    return (100.0, 1) if metric in PERCENT else (1.0, 3 if not metric.startswith("FS") else 1)
+
+
+def verdict_markdown(rows: Rows, k: int, n_boot: int, confidence: float, seed: int) -> str:
+    lines = []
+    for c in claims(k):
+        if c.a not in rows or c.b not in rows:
+            continue
+        d = paired_difference(rows[c.a], rows[c.b], c.metric, n_boot, confidence, seed)
+        v = decide(d)
+        scale, digits = _scale(c.metric)
+        ev = "no interval" if d is None else (f"{c.a[0]} r{c.a[1]} − {c.b[0]} r{c.b[1]} = {d.fmt(scale, digits)} "
+                                              f"on {d.n} images")
+        lines.append(f"- {'**' + v + '**' if v != 'holds' else v}: {c.text} — {ev}")
+    return "\n".join(lines)
+
+
+def intervals_table(rows: Rows, cells: Sequence[tuple[str, int]], n_boot: int, confidence: float, seed: int) -> str:
+    """estimate [low, high] of every metric per (method, round); accuracy in %."""
+    head = "| method | " + " | ".join(METRICS) + " |"
+    lines = [head, "|---" * (len(METRICS) + 1) + "|"]
+    for m, r in cells:
+        if (m, r) not in rows:
+            continue
+        out = []
+        for metric in METRICS:
+            iv = metric_interval(rows[(m, r)], metric, n_boot, confidence, seed)
+            out.append("—" if iv is None else iv.fmt(*_scale(metric)))
+        lines.append(f"| {LABELS.get(m, m)} (round {r}) | " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(rows: Rows, pairs: Sequence[tuple[tuple[str, int], tuple[str, int]]], n_boot: int,
+                 confidence: float, seed: int) -> str:
+    """a − b on the same images per metric; ✓ where the interval excludes 0."""
+    lines = ["| a − b | " + " | ".join(PAIRED_METRICS) + " |", "|---" * (len(PAIRED_METRICS) + 1) + "|"]
+    for a, b in pairs:
+        if a not in rows or b not in rows:
+            continue
+        out = []
+        for metric in PAIRED_METRICS:
+            d = paired_difference(rows[a], rows[b], metric, n_boot, confidence, seed)
+            out.append("—" if d is None else d.fmt(*_scale(metric)) + (" ✓" if d.excludes_zero() else ""))
+        lines.append(f"| {a[0]} r{a[1]} − {b[0]} r{b[1]} | " + " | ".join(out) + " |")
+    return "\n".join(lines)
