@@ -251,7 +251,8 @@ class TrackingParams(Strict):
 
 class Params(Strict):
     seed: int
-    workers: int = Field(ge=0)  # processes for a stage's independent methods; 0 = one per CPU core (1 on CUDA)
+    workers: int = Field(2, ge=1)  # processes for a stage's independent methods (1 on CUDA); never "per core"
+    threads: int = Field(1, ge=1)  # torch threads in every computing process: one seed, one set of bytes on any machine
     dataset: DatasetParams
     concepts: ConceptsParams
     world: WorldParams

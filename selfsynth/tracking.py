@@ -70,11 +70,18 @@ def _experiment(params: Params):
     return mlflow, mlflow.set_experiment(params.tracking.experiment or params.dataset.name)
 
 
+def _claim(mlflow) -> None:
+    from .preflight import mark_owner  # here, not at the top: preflight imports this module
+
+    mark_owner(mlflow)
+
+
 @contextmanager
 def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
     """A run for one stage of one study (describe, select, ...)."""
     mlflow, _ = _experiment(params)
     with mlflow.start_run(run_name=run_name):
+        _claim(mlflow)
         mlflow.set_tags({**study_tags(params), **{k: str(v) for k, v in tags.items()}})
         mlflow.log_params(flatten(params.model_dump()))
         yield mlflow
@@ -90,9 +97,11 @@ def method_run(params: Params, method: str) -> Iterator[object]:
                                filter_string=f"tags.study = '{tags['study']}' and tags.kind = 'method' and tags.method = '{method}'")
     if found:
         with mlflow.start_run(run_id=found[0].info.run_id):
+            _claim(mlflow)
             yield mlflow
         return
     with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}"):
+        _claim(mlflow)
         mlflow.set_tags({**tags, "method": method, "kind": "method"})
         mlflow.log_params(flatten(params.model_dump()))
         yield mlflow

@@ -1,9 +1,7 @@
 """DVC stages, each run as `python -m stages.<name>`: parse params, call the library, write atomically."""
-import atexit
 import logging
 import os
 import sys
-import time
 
 # Nothing may reach for the network at run time; a blocked call can hang rather than fail.
 for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO_ANALYTICS": "1",
@@ -13,7 +11,8 @@ for _key, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "DVC_NO
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-_started = time.perf_counter()
-atexit.register(lambda: logging.getLogger("stage").info(
-    "%s finished in %.1f s", " ".join([os.path.basename(sys.argv[0]).removesuffix(".py"), *sys.argv[1:]]),
-    time.perf_counter() - _started))
+if sys.argv[:1] == ["-m"]:
+    # run as a stage (python -m stages.x): one line at the end, workers die with it
+    from selfsynth.guard import install
+
+    install()

@@ -11,6 +11,7 @@ from selfsynth.io import atomic_path
 from selfsynth.models.load import SOURCE_FILE, check_llava_dir, fingerprint
 from selfsynth.models.pretrain import pretrain_world_model
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.plots import loss_curve
 from selfsynth.prompts import load_prompts
 from selfsynth.tracking import mlflow_run
@@ -29,6 +30,7 @@ def pin_external(model_dir: str) -> None:
 
 def main() -> None:
     params = load_params()
+    stage_start(params)
     if params.base.model_dir:
         pin_external(params.base.model_dir)
         loss_curve([], [], LOSS_PLOT, f"pinned {Path(params.base.model_dir).name}: no pretraining here")

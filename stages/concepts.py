@@ -10,6 +10,7 @@ from selfsynth.concepts import concepts_from_world, validate_concepts
 from selfsynth.data.dataset import load_prepared
 from selfsynth.io import write_json
 from selfsynth.params import Params, load_params
+from selfsynth.preflight import stage_start
 
 OUT = Path("data/concepts.json")
 LLM_CACHE = Path("data/concepts_llm_cache.json")
@@ -36,6 +37,7 @@ def load_concepts(params: Params, labels: list[dict]) -> tuple[dict, str]:
 
 def main() -> None:
     params = load_params()
+    stage_start(params, tracking=False)
     world = load_prepared("data/world")
     concepts, source = load_concepts(params, world.labels)
     concepts = validate_concepts(concepts, world.class_names, source=source)

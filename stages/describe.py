@@ -7,6 +7,7 @@ from selfsynth.describe import describe_images
 from selfsynth.generation.backend import open_generator
 from selfsynth.io import write_json, write_jsonl
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.prompts import load_prompts
 
 OUT = Path("data/describe/descriptions.jsonl")
@@ -15,6 +16,7 @@ log = logging.getLogger("describe")
 
 def main() -> None:
     params = load_params()
+    stage_start(params, tracking=False)
     p = params.describe
     world = load_prepared("data/world")
     prompts = load_prompts(params.dataset.name).describe[: p.prompts]

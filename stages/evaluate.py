@@ -19,6 +19,7 @@ from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, method_run
 
@@ -58,6 +59,7 @@ def llm_judged(params, metrics: dict, predictions: list[dict], concepts: dict, c
 
 def main(rnd: int, methods: list[str]) -> None:
     params = load_params()
+    stage_start(params)
     world = load_prepared("data/world")
     concepts = read_json("data/concepts.json")
     cache = judge_cache(rnd)
@@ -68,7 +70,7 @@ def main(rnd: int, methods: list[str]) -> None:
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
     reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model; loaded once
     jobs = [(params, world, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
-    results = run_jobs(assess, jobs, params.workers)
+    results = run_jobs(assess, jobs, params.workers, params.threads)
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
         results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
                    for metrics, predictions in results]

@@ -8,6 +8,7 @@ from selfsynth.generation.hf import HFGenerator, Sampling
 from selfsynth.io import write_json, write_jsonl
 from selfsynth.models.load import load_lmm
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, mlflow_run
 
@@ -18,6 +19,7 @@ log = logging.getLogger("evaluate_base")
 
 def main() -> None:
     params = load_params()
+    stage_start(params)
     world = load_prepared("data/world")
     model, processor = load_lmm("models/base")
     g = params.eval_base.generation

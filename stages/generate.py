@@ -13,6 +13,7 @@ from selfsynth.io import atomic_path, dump_jsonl
 from selfsynth.layout import SAMPLED, candidates_path, model_dir
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.prompts import load_prompts
 from selfsynth.rejection import plan_questions
 
@@ -31,11 +32,12 @@ def sample(job: tuple) -> list[list[str]]:
 
 def main(rnd: int) -> None:
     params = load_params()
+    stage_start(params, tracking=False)
     p = params.rejection
     world = load_prepared("data/world")
     plan = plan_questions(world.split("train"), load_prompts(params.dataset.name), p.questions,
                           params.synthesize.mix, params.seed, rnd)
-    answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers)
+    answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers, params.threads)
     with atomic_path(candidates_path(SAMPLED[0], rnd).parent, directory=True) as tmp:
         for method, cands in zip(SAMPLED, answers):
             dump_jsonl(tmp / f"{method}.jsonl", ({**q, "candidates": a} for q, a in zip(plan, cands, strict=True)))

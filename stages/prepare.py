@@ -8,6 +8,7 @@ from selfsynth.data.dataset import check_images, load_prepared
 from selfsynth.data.sources import prepare_dataset
 from selfsynth.io import atomic_path, write_json
 from selfsynth.params import Params, load_params
+from selfsynth.preflight import stage_start
 from selfsynth.plots import contact_sheet, world_contact_sheet
 from selfsynth.prompts import load_prompts
 from selfsynth.world.generate import build_generic, build_world
@@ -31,6 +32,7 @@ def prepare_real(params: Params, describe_prompts: list[str]) -> dict:
 
 def main() -> None:
     params = load_params()
+    stage_start(params, tracking=False)
     name = params.dataset.name
     prompts = load_prompts(name)  # before any work: a dataset without a prompt file stops here
     if name == "aviary":

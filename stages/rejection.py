@@ -12,6 +12,7 @@ from selfsynth.encoders import make_encoder
 from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from selfsynth.layout import candidates_path, pairs_path
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.prompts import load_prompts
 from selfsynth.rejection import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
 from selfsynth.synthesis import plan_pairs, write_template_answers
@@ -22,6 +23,7 @@ log = logging.getLogger("rejection")
 
 def main(rnd: int) -> None:
     params = load_params()
+    stage_start(params)
     p = params.rejection
     world = load_prepared("data/world")
     prompts = load_prompts(params.dataset.name)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from selfsynth.io import atomic_path, read_json
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.plots import note_figure
 from selfsynth.report.claims import claims_markdown
 from selfsynth.report.figures import accuracy_over_rounds, beta_sweep, encoder_comparison, selection_vs_descriptions
@@ -47,6 +48,7 @@ Configured: encoder `{params.select.encoder}`, beta {params.select.beta}: precis
 
 def main() -> None:
     params = load_params()
+    stage_start(params)
     k = params.last_round
     study = study_from_files(k)
     rejection = {r: read_json(f"metrics/rounds/round-{r}.json") for r in range(2, k + 1)}

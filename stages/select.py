@@ -7,6 +7,7 @@ from pathlib import Path
 from selfsynth.data.dataset import NO_TRUTH, load_prepared
 from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.select_concepts import embed_for_selection, select_from, selection_quality, selection_sweep
 from selfsynth.tracking import flatten, mlflow_run
 
@@ -18,6 +19,7 @@ log = logging.getLogger("select")
 
 def main() -> None:
     params = load_params()
+    stage_start(params)
     p = params.select
     world = load_prepared("data/world")
     concepts = read_json("data/concepts.json")

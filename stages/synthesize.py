@@ -8,6 +8,7 @@ from selfsynth.generation.backend import open_generator
 from selfsynth.generation.hf import Sampling
 from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.prompts import load_prompts
 from selfsynth.synthesis import METHODS, accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 
@@ -17,6 +18,7 @@ log = logging.getLogger("synthesize")
 
 def main() -> None:
     params = load_params()
+    stage_start(params, tracking=False)
     p = params.synthesize
     world = load_prepared("data/world")
     concepts = read_json("data/concepts.json")
