@@ -9,10 +9,10 @@ import logging
 import sys
 from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared, spread_over_classes
+from selfsynth.data.dataset import check_images, load_prepared, spread_over_classes
 from selfsynth.evaluation import evaluate_method
 from selfsynth.generation.backend import make_generator, open_generator
-from selfsynth.io import read_json, write_json, write_jsonl
+from selfsynth.io import write_json, write_jsonl
 from selfsynth.layout import metrics_path, model_dir, predictions_path
 from selfsynth.llm_client import CachedChat
 from selfsynth.metrics.llm_judge import judge_explanations
@@ -20,6 +20,7 @@ from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
+from selfsynth.checks import read_concepts
 from selfsynth.prompts import load_prompts
 from selfsynth.tracking import flatten, method_run
 
@@ -61,7 +62,9 @@ def main(rnd: int, methods: list[str]) -> None:
     params = load_params()
     stage_start(params)
     world = load_prepared("data/world")
-    concepts = read_json("data/concepts.json")
+    concepts = read_concepts(world)
+    check_images(world.root, spread_over_classes(world.split("test"), params.evaluate.max_images)
+                 + [g for g in world.generic if g["split"] == "test"], "data/world (test images)")
     cache = judge_cache(rnd)
     if not cache.exists():  # a declared DVC output, kept across runs (persist): exists even when unused
         write_json(cache, {})

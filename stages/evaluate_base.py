@@ -2,7 +2,7 @@
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared, spread_over_classes
+from selfsynth.data.dataset import check_images, load_prepared, spread_over_classes
 from selfsynth.evaluation import evaluate_descriptions, evaluate_general_ability, evaluate_identification
 from selfsynth.generation.hf import HFGenerator, Sampling
 from selfsynth.io import write_json, write_jsonl
@@ -25,6 +25,7 @@ def main() -> None:
     g = params.eval_base.generation
     gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.world.seed)
     test = spread_over_classes(world.split("test"), params.eval_base.max_images)
+    check_images(world.root, test + [g for g in world.generic if g["split"] == "test"], "data/world (test images)")
     with mlflow_run(params, "evaluate-base", stage="evaluate_base") as mlf:
         prompts = load_prompts(params.dataset.name)
         ident = evaluate_identification(gen, world, test, prompts.identify, g.max_new_tokens)

@@ -6,7 +6,7 @@ Usage: python -m stages.generate <round>
 import logging
 import sys
 
-from selfsynth.data.dataset import load_prepared
+from selfsynth.data.dataset import check_images, load_prepared
 from selfsynth.generation.backend import open_generator
 from selfsynth.generation.hf import Sampling
 from selfsynth.io import atomic_path, dump_jsonl
@@ -37,6 +37,7 @@ def main(rnd: int) -> None:
     world = load_prepared("data/world")
     plan = plan_questions(world.split("train"), load_prompts(params.dataset.name), p.questions,
                           params.synthesize.mix, params.seed, rnd)
+    check_images(world.root, plan, "the round's questions (data/world/manifest.jsonl)")
     answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers, params.threads)
     with atomic_path(candidates_path(SAMPLED[0], rnd).parent, directory=True) as tmp:
         for method, cands in zip(SAMPLED, answers):

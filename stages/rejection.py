@@ -9,10 +9,11 @@ import sys
 
 from selfsynth.data.dataset import load_prepared
 from selfsynth.encoders import make_encoder
-from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
+from selfsynth.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from selfsynth.layout import candidates_path, pairs_path
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
+from selfsynth.checks import read_concepts
 from selfsynth.prompts import load_prompts
 from selfsynth.rejection import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
 from selfsynth.synthesis import plan_pairs, write_template_answers
@@ -27,7 +28,7 @@ def main(rnd: int) -> None:
     p = params.rejection
     world = load_prepared("data/world")
     prompts = load_prompts(params.dataset.name)
-    concepts = read_json("data/concepts.json")
+    concepts = read_concepts(world)
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
     groups = {m: read_jsonl(candidates_path(m, rnd)) for m in ("ours", "nofilter")}
     missing = [g["image_id"] for g in groups["ours"] if g["image_id"] not in zstar]

@@ -5,9 +5,10 @@ import logging
 from pathlib import Path
 
 from selfsynth.data.dataset import NO_TRUTH, load_prepared
-from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
+from selfsynth.io import read_jsonl, write_json, write_jsonl
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
+from selfsynth.checks import check_encoders, read_concepts
 from selfsynth.select_concepts import embed_for_selection, select_from, selection_quality, selection_sweep
 from selfsynth.tracking import flatten, mlflow_run
 
@@ -22,7 +23,8 @@ def main() -> None:
     stage_start(params)
     p = params.select
     world = load_prepared("data/world")
-    concepts = read_json("data/concepts.json")
+    check_encoders(params)  # the sweep's encoders too: before minutes of selection, not after
+    concepts = read_concepts(world)
     descriptions = read_jsonl("data/describe/descriptions.jsonl")
     train = world.split("train")
     with mlflow_run(params, "select", stage="select") as mlf:

@@ -3,12 +3,13 @@ Z* (ours), or a random same-size subset (nofilter)."""
 import logging
 from pathlib import Path
 
-from selfsynth.data.dataset import load_prepared
+from selfsynth.data.dataset import check_images, load_prepared
 from selfsynth.generation.backend import open_generator
 from selfsynth.generation.hf import Sampling
-from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
+from selfsynth.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
+from selfsynth.checks import read_concepts
 from selfsynth.prompts import load_prompts
 from selfsynth.synthesis import METHODS, accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 
@@ -21,7 +22,7 @@ def main() -> None:
     stage_start(params, tracking=False)
     p = params.synthesize
     world = load_prepared("data/world")
-    concepts = read_json("data/concepts.json")
+    concepts = read_concepts(world)  # a class without concepts stops here, named
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
     prompts = load_prompts(params.dataset.name)
     mix = p.mix
@@ -31,6 +32,7 @@ def main() -> None:
         raise ValueError(f"data/select/zstar.jsonl: no Z* for {len(missing)} training images (first: {missing[0]})")
     gen = None
     if p.writer == "lmm":
+        check_images(world.root, train, "data/world/manifest.jsonl")
         gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
     stats = {}
     with atomic_path(OUT, directory=True) as tmp:

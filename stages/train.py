@@ -20,7 +20,7 @@ from selfsynth.io import atomic_path, read_jsonl
 from selfsynth.layout import model_dir, pairs_path, round_dir
 from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
-from selfsynth.params import load_params
+from selfsynth.params import ParamsError, load_params
 from selfsynth.preflight import stage_start
 from selfsynth.plots import loss_curve
 from selfsynth.tracking import method_run
@@ -41,7 +41,11 @@ def fit(job: tuple) -> dict:
     set_seed(seed)  # LoRA's initial weights are drawn before the Trainer seeds anything
     model, processor = load_lmm(model_dir(method, rnd - 1))
     tokens = label_token_ids(processor.tokenizer, world.class_names) if p.lora.train_label_tokens else []
-    model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
+    try:
+        model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
+    except ValueError as e:  # PEFT's message lists modules, not the key that named them
+        raise ParamsError(f"params.yaml: train.lora.targets: {p.lora.targets} do not match the model's "
+                          f"modules ({str(e).splitlines()[0][:200]})") from None
     trainable = trainable_summary(model)
     examples = [Example(str(world.root / x["image"]), x["question"], x["answer"]) for x in pairs]
     examples += general_examples(world, round(p.general_mix * len(pairs)), seed)
