@@ -24,13 +24,13 @@ import pytest
 
 from selfsynth.io import atomic_path
 from selfsynth.models.load import ModelDirError, load_lmm
-from tests.conftest import DVC, OFFLINE, dvc_env, make_project, micro_params, run_stage, write_params
+from tests.conftest import DVC, OFFLINE, dvc_env, library_path, make_project, micro_params, run_stage, write_params
 
 TRAIN = ["train", "1", "nl", "lge", "ours", "nofilter"]
 
 
 def env_for(root: Path, **extra) -> dict:
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
     env.update({k: v for k, v in extra.items() if v is not None})
     for k, v in extra.items():
         if v is None:
@@ -75,7 +75,7 @@ def digest(root: Path, pattern: str) -> dict[str, str]:
 def snapshot(root: Path) -> dict[str, str]:
     """Every output file (not the tracking store) and its hash."""
     return {k: v for k, v in digest(root, "**/*").items()
-            if not k.startswith(("mlflow", "stages/", "prompts/", "concepts/")) and "__pycache__" not in k}
+            if not k.startswith(("mlflow", "stages/", "prompts/", "concepts/", "params.yaml")) and "__pycache__" not in k}
 
 
 def workers_of(proc: subprocess.Popen, n: int, within: float = 60) -> list[psutil.Process]:
@@ -229,21 +229,28 @@ def test_a_sqlite_store_in_a_missing_folder_is_refused_by_key(world, tmp_path):
     assert not (tmp_path / "nonexistent").exists()
 
 
-def test_a_run_left_running_by_a_killed_stage_ends_killed_at_the_next_start(world, tmp_path):
+def test_a_run_left_running_by_a_killed_stage_ends_killed_at_the_next_start(world, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    root = copy(world, tmp_path)
+    from selfsynth.params import load_params
+    from selfsynth.preflight import stage_start
+
+    root, cwd = copy(world, tmp_path), os.getcwd()
     uri = f"sqlite:///{root}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     dead = subprocess.Popen(["true"])
     dead.wait()
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("aviary") or client.get_experiment(client.create_experiment("aviary"))
     run_id = client.create_run(experiment.experiment_id, tags={  # never ended: what SIGKILL leaves
         "selfsynth.host": socket.gethostname(), "selfsynth.pid": str(dead.pid)}).info.run_id
-    assert MlflowClient(uri).get_run(run_id).info.status == "RUNNING"
-    proc = stage(root, "evaluate_base")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert MlflowClient(uri).get_run(run_id).info.status == "KILLED"
+    assert client.get_run(run_id).info.status == "RUNNING"
+    os.chdir(root)  # what a stage does first: the same call, in this process
+    try:
+        stage_start(load_params(), tracking=True)
+    finally:
+        os.chdir(cwd)
+    assert client.get_run(run_id).info.status == "KILLED"
 
 
 # -- models load strictly --
@@ -279,22 +286,21 @@ def test_a_bad_param_is_named_before_work_and_nothing_is_written(world, tmp_path
     assert snapshot(root) == before
 
 
-@pytest.mark.parametrize("rounds, key", [
-    ({"round-2": {"round": 2, "after": 5}}, "rounds"),
-    ({"round-2": {"round": 2, "after": 1}}, None),
-])
-def test_dvc_checks_params_before_it_deletes_any_output(tmp_path, rounds, key):
+def test_dvc_checks_params_before_it_deletes_any_output(tmp_path):
+    """DVC removes a stage's outputs before its cmd runs: the `check` stage, upstream of every
+    stage, stops `dvc repro` on a bad key while prepare's output is still in place."""
     root = make_project(tmp_path / "d", dvc=True)
     subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), check=True, capture_output=True)
     world_files = digest(root, "data/world/**/*")
-    params = micro_params()
-    params["rounds"] = rounds
-    params["dataset"]["name"] = "avairy" if key is None else "aviary"
-    write_params(root, params)
-    proc = subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), capture_output=True, text=True)
-    assert proc.returncode != 0
-    assert (key or "dataset.name") in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-    assert digest(root, "data/world/**/*") == world_files  # prepare's output is still there
+    for key, edit in [("dataset.name", lambda p: p["dataset"].update(name="avairy")),
+                      ("rounds", lambda p: p.update(rounds={"round-2": {"round": 2, "after": 5}}))]:
+        params = micro_params()
+        edit(params)
+        write_params(root, params)
+        proc = subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), capture_output=True, text=True)
+        assert proc.returncode != 0
+        assert f"params.yaml: {key}" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+        assert digest(root, "data/world/**/*") == world_files  # prepare's output is still there
 
 
 # -- bad inputs: named by file, before work, nothing written --
