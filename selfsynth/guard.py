@@ -104,6 +104,8 @@ def install() -> None:
     killed, open MLflow runs end as failed), and the stage ends with one line either way."""
     import atexit
 
+    if os.environ.get("DVC_STAGE"):  # run by `dvc repro`: a killed dvc takes the stage (and so its workers) along
+        die_with_parent(os.getppid())
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
     sys.excepthook = _excepthook

@@ -286,11 +286,17 @@ def test_a_bad_param_is_named_before_work_and_nothing_is_written(world, tmp_path
     assert snapshot(root) == before
 
 
-def test_dvc_checks_params_before_it_deletes_any_output(tmp_path):
+@pytest.fixture(scope="module")
+def dvc_project(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("dvc") / "d", dvc=True)
+    subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), check=True, capture_output=True)
+    return root
+
+
+def test_dvc_checks_params_before_it_deletes_any_output(dvc_project):
     """DVC removes a stage's outputs before its cmd runs: the `check` stage, upstream of every
     stage, stops `dvc repro` on a bad key while prepare's output is still in place."""
-    root = make_project(tmp_path / "d", dvc=True)
-    subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), check=True, capture_output=True)
+    root = dvc_project
     world_files = digest(root, "data/world/**/*")
     for key, edit in [("dataset.name", lambda p: p["dataset"].update(name="avairy")),
                       ("rounds", lambda p: p.update(rounds={"round-2": {"round": 2, "after": 5}}))]:
@@ -301,6 +307,23 @@ def test_dvc_checks_params_before_it_deletes_any_output(tmp_path):
         assert proc.returncode != 0
         assert f"params.yaml: {key}" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
         assert digest(root, "data/world/**/*") == world_files  # prepare's output is still there
+
+
+def test_killing_dvc_kills_the_stage_it_runs(dvc_project):
+    root = dvc_project
+    proc = subprocess.Popen([DVC, "repro", "base"], cwd=root, env=dvc_env(root),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, stage_proc = time.monotonic() + 60, None
+    while stage_proc is None and time.monotonic() < deadline:
+        stage_proc = next((c for c in psutil.Process(proc.pid).children(recursive=True)
+                           if "stages.base" in " ".join(c.cmdline())), None)
+        time.sleep(0.1)
+    assert stage_proc is not None, "dvc never started the base stage"
+    time.sleep(1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert gone([stage_proc], 10), "the stage outlived the dvc that ran it"
+    assert not (root / "models/base").exists()
 
 
 # -- bad inputs: named by file, before work, nothing written --
