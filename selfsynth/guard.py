@@ -90,7 +90,8 @@ def _excepthook(kind, exc, tb):
     _state["failed"] = code
     log.error("%s FAILED (exit %d) after %.1f s: %s", _stage_name(), code,
               time.perf_counter() - _state["started"], _cause(exc))
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
     os._exit(code)  # no "finished" line, no second report from atexit hooks of half-done work
 
 
