@@ -104,5 +104,5 @@ def stage_start(params: Params, tracking: bool = True) -> None:
     """First call of every stage after its params load: fixed threads; for a stage that logs, the
     tracking store must answer now, not after the work."""
     limit_threads(params.threads)
-    if tracking:
+    if tracking and os.environ.get("RANK", "0") == "0":  # several ranks: rank 0 alone logs, so it alone checks
         close_orphan_runs(check_store(params), params)
