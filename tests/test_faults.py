@@ -311,6 +311,7 @@ def test_dvc_checks_params_before_it_deletes_any_output(dvc_project):
 
 def test_killing_dvc_kills_the_stage_it_runs(dvc_project):
     root = dvc_project
+    write_params(root, micro_params())  # good params again, whatever the test before left
     proc = subprocess.Popen([DVC, "repro", "base"], cwd=root, env=dvc_env(root),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, stage_proc = time.monotonic() + 60, None
