@@ -16,6 +16,8 @@ def atomic_path(target: str | Path, directory: bool = False) -> Iterator[Path]:
     onto target only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*"):  # left by a writer killed with SIGKILL
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     work = tmp if directory else tmp / target.name
     try:

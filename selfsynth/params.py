@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -154,7 +154,7 @@ class SelectSweepParams(Strict):
     """Selection-only ablations, computed by the select stage on the same descriptions."""
     betas: list[float]
     encoders: list[str]  # besides select.encoder
-    per_image: list[int]  # descriptions per image (the paper's Figure 5)
+    per_image: list[Annotated[int, Field(ge=1)]]  # descriptions per image (the paper's Figure 5)
 
 
 class SelectParams(Strict):
@@ -170,6 +170,12 @@ class MixParams(Strict):
     simple: float = Field(ge=0)
     explain: float = Field(ge=0)
     cot: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> "MixParams":
+        if self.simple + self.explain + self.cot <= 0:
+            raise ValueError("simple, explain and cot are all 0: at least one kind of question needs a weight")
+        return self
 
     def kinds(self, n: int, rng) -> list[str]:
         return rng.choices(("simple", "explain", "cot"), weights=(self.simple, self.explain, self.cot), k=n)
@@ -286,7 +292,8 @@ class TrackingParams(Strict):
 
 class Params(Strict):
     seed: int
-    workers: int = Field(ge=0)  # processes for a stage's independent methods; 0 = one per CPU core (1 on CUDA)
+    workers: int = Field(2, ge=1)  # processes for a stage's independent methods (1 on CUDA); never "per core"
+    threads: int = Field(1, ge=1)  # torch threads in every computing process: one seed, one set of bytes on any machine
     dataset: DatasetParams
     concepts: ConceptsParams
     world: WorldParams

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import urllib.request
 from contextlib import contextmanager
@@ -102,11 +103,21 @@ def _experiment(params: Params):
     return mlflow, mlflow.set_experiment(name)
 
 
+HOST_TAG, PID_TAG = "selfsynth.host", "selfsynth.pid"
+
+
+def _claim(mlflow) -> None:
+    """Tag the active run with the process that holds it, so a later stage can tell it was orphaned
+    (selfsynth.preflight closes such runs)."""
+    mlflow.set_tags({HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
+
+
 @contextmanager
 def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
     """A run for one stage of one study (describe, select, ...)."""
     mlflow, _ = _experiment(params)
     with mlflow.start_run(run_name=run_name):
+        _claim(mlflow)
         mlflow.set_tags({**study_tags(params), **{k: str(v) for k, v in tags.items()}})
         mlflow.log_params(flatten(params.model_dump()))
         yield mlflow
@@ -122,9 +133,11 @@ def method_run(params: Params, method: str) -> Iterator[object]:
                                filter_string=f"tags.study = '{tags['study']}' and tags.kind = 'method' and tags.method = '{method}'")
     if found:
         with mlflow.start_run(run_id=found[0].info.run_id):
+            _claim(mlflow)
             yield mlflow
         return
     with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}"):
+        _claim(mlflow)
         mlflow.set_tags({**tags, "method": method, "kind": "method"})
         mlflow.log_params(flatten(params.model_dump()))
         yield mlflow

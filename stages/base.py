@@ -12,6 +12,7 @@ from selfsynth.lmm.load import SOURCE_FILE, check_llava_dir, fingerprint
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
+from selfsynth.preflight import stage_start
 from selfsynth.tracking import mlflow_run
 from selfsynth.training.pretrain import pretrain_world_model
 from stages import summarize
@@ -31,6 +32,7 @@ def pin_external(model_dir: str) -> None:
 
 def main() -> None:
     params = load_params()
+    stage_start(params)
     if params.base.model_dir:
         pin_external(params.base.model_dir)
         loss_curve([], [], LOSS_PLOT, f"pinned {Path(params.base.model_dir).name}: no pretraining here")

@@ -9,6 +9,7 @@ from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import write_json
 from selfsynth.method.concepts import load_concepts, validate_concepts
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from stages import summarize
 
 OUT = Path("data/concepts.json")
@@ -18,6 +19,7 @@ log = logging.getLogger("concepts")
 
 def main() -> None:
     params = load_params()
+    stage_start(params, tracking=False)
     world = load_prepared("data/world")
     concepts, source = load_concepts(params, world.labels, LLM_CACHE)
     concepts = validate_concepts(concepts, world.class_names, source=source)

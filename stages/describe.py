@@ -8,6 +8,7 @@ from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.describe import describe_images
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
@@ -18,6 +19,7 @@ log = logging.getLogger("describe")
 def main() -> None:
     refuse_several_processes("stages.describe")
     params = load_params()
+    stage_start(params, tracking=False)
     p = params.describe
     world = load_prepared("data/world")
     prompts = load_prompts(params.dataset.name).describe[: p.prompts]

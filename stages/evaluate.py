@@ -9,8 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from selfsynth.dataset.prepared import load_prepared, spread_over_classes
-from selfsynth.io import read_json, write_json, write_jsonl
+from selfsynth.checks import read_concepts
+from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
+from selfsynth.io import write_json, write_jsonl
 from selfsynth.layout import metrics_path, model_dir, predictions_path
 from selfsynth.lmm.backend import make_generator, open_generator
 from selfsynth.lmm.llm_client import CachedChat
@@ -20,8 +21,9 @@ from selfsynth.method.evaluate import evaluate_method
 from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
-from selfsynth.training.distributed import refuse_several_processes
+from selfsynth.preflight import stage_start
 from selfsynth.tracking import flatten, method_run
+from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
 log = logging.getLogger("evaluate")
@@ -61,8 +63,11 @@ def llm_judged(params, metrics: dict, predictions: list[dict], concepts: dict, c
 def main(rnd: int, methods: list[str]) -> None:
     refuse_several_processes("stages.evaluate")
     params = load_params()
+    stage_start(params)
     world = load_prepared("data/world")
-    concepts = read_json("data/concepts.json")
+    concepts = read_concepts(world)
+    check_images(world.root, spread_over_classes(world.split("test"), params.evaluate.max_images)
+                 + [g for g in world.generic if g["split"] == "test"], "data/world (test images)")
     cache = judge_cache(rnd)
     if not cache.exists():  # a declared DVC output, kept across runs (persist): exists even when unused
         write_json(cache, {})
@@ -71,7 +76,7 @@ def main(rnd: int, methods: list[str]) -> None:
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
     reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model; loaded once
     jobs = [(params, world, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
-    results = run_jobs(assess, jobs, params.workers)
+    results = run_jobs(assess, jobs, params.workers, params.threads)
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
         results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
                    for metrics, predictions in results]

@@ -2,15 +2,20 @@
 import logging
 from pathlib import Path
 
-from selfsynth.dataset.prepared import load_prepared, spread_over_classes
+from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.io import write_json, write_jsonl
 from selfsynth.lmm.hf import HFGenerator, Sampling
 from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
-from selfsynth.method.evaluate import evaluate_descriptions, evaluate_general_ability, evaluate_identification
+from selfsynth.method.evaluate import (
+    evaluate_descriptions,
+    evaluate_general_ability,
+    evaluate_identification,
+)
 from selfsynth.params import load_params
-from selfsynth.training.distributed import refuse_several_processes
+from selfsynth.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
+from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
 METRICS = Path("metrics/base.json")
@@ -21,11 +26,13 @@ log = logging.getLogger("evaluate_base")
 def main() -> None:
     refuse_several_processes("stages.evaluate_base")
     params = load_params()
+    stage_start(params)
     world = load_prepared("data/world")
     model, processor = load_lmm("models/base")
     g = params.eval_base.generation
     gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.world.seed)
     test = spread_over_classes(world.split("test"), params.eval_base.max_images)
+    check_images(world.root, test + [g for g in world.generic if g["split"] == "test"], "data/world (test images)")
     with mlflow_run(params, "evaluate-base", stage="evaluate_base") as mlf:
         prompts = load_prompts(params.dataset.name)
         ident = evaluate_identification(gen, world, test, prompts.identify, g.max_new_tokens)

@@ -6,7 +6,7 @@ Usage: python -m stages.generate <round>
 import logging
 import sys
 
-from selfsynth.dataset.prepared import load_prepared
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import atomic_path, dump_jsonl
 from selfsynth.layout import SAMPLED, candidates_path, model_dir
 from selfsynth.lmm.backend import open_generator
@@ -15,6 +15,7 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
@@ -34,11 +35,13 @@ def sample(job: tuple) -> list[list[str]]:
 def main(rnd: int) -> None:
     refuse_several_processes("stages.generate")
     params = load_params()
+    stage_start(params, tracking=False)
     p = params.rejection
     world = load_prepared("data/world")
     plan = plan_questions(world.split("train"), load_prompts(params.dataset.name), p.questions,
                           params.synthesize.mix, params.seed, rnd, p.explain_share)
-    answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers)
+    check_images(world.root, plan, "the round's questions (data/world/manifest.jsonl)")
+    answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers, params.threads)
     with atomic_path(candidates_path(SAMPLED[0], rnd).parent, directory=True) as tmp:
         for method, cands in zip(SAMPLED, answers):
             dump_jsonl(tmp / f"{method}.jsonl", ({**q, "candidates": a} for q, a in zip(plan, cands, strict=True)))

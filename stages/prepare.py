@@ -10,6 +10,7 @@ from selfsynth.io import atomic_path, write_json
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import Params, load_params
 from selfsynth.plots import contact_sheet, world_contact_sheet
+from selfsynth.preflight import stage_start
 from selfsynth.world.build import build_generic, build_world
 from stages import summarize
 
@@ -32,6 +33,7 @@ def prepare_real(params: Params, describe_prompts: list[str]) -> dict:
 
 def main() -> None:
     params = load_params()
+    stage_start(params, tracking=False)
     name = params.dataset.name
     prompts = load_prompts(name)  # before any work: a dataset without a prompt file stops here
     if name == "aviary":

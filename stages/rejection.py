@@ -7,15 +7,22 @@ Usage: python -m stages.rejection <round>
 import logging
 import sys
 
+from selfsynth.checks import read_concepts
 from selfsynth.dataset.prepared import load_prepared
-from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
+from selfsynth.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from selfsynth.layout import SAMPLED, TEMPLATED, candidates_path, pairs_path
 from selfsynth.lmm.prompts import load_prompts
-from selfsynth.method.reject import (label_check_for, pairs_for_nofilter, pairs_for_ours, rejection_stats,
-                                    score_candidates)
+from selfsynth.method.reject import (
+    label_check_for,
+    pairs_for_nofilter,
+    pairs_for_ours,
+    rejection_stats,
+    score_candidates,
+)
 from selfsynth.method.synthesize import template_pairs
 from selfsynth.metrics.encoders import make_encoder
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.tracking import flatten, method_run
 from stages import summarize
 
@@ -24,10 +31,11 @@ log = logging.getLogger("rejection")
 
 def main(rnd: int) -> None:
     params = load_params()
+    stage_start(params)
     p = params.rejection
     world = load_prepared("data/world")
     prompts = load_prompts(params.dataset.name)
-    concepts = read_json("data/concepts.json")
+    concepts = read_concepts(world)
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
     groups = {m: read_jsonl(candidates_path(m, rnd)) for m in SAMPLED}
     missing = [g["image_id"] for g in groups["ours"] if g["image_id"] not in zstar]

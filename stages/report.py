@@ -4,17 +4,29 @@ import logging
 from pathlib import Path
 
 from selfsynth.io import atomic_path, read_json, read_jsonl
+from selfsynth.layout import metrics_path, predictions_path
 from selfsynth.params import load_params
 from selfsynth.plots import note_figure
+from selfsynth.preflight import stage_start
 from selfsynth.report.claims import claims_markdown
-from selfsynth.report.figures import accuracy_over_rounds, beta_sweep, encoder_comparison, selection_vs_descriptions
+from selfsynth.report.figures import (
+    accuracy_over_rounds,
+    beta_sweep,
+    encoder_comparison,
+    selection_vs_descriptions,
+)
 from selfsynth.report.html import write_index
 from selfsynth.report.paper import paper_table_markdown
 from selfsynth.report.study import ROW_METHODS, study_from_files
-from selfsynth.report.tables import (accuracy_table, beta_table, descriptions_table, final_scores_table,
-                                     rejection_table, text_quality_table)
+from selfsynth.report.tables import (
+    accuracy_table,
+    beta_table,
+    descriptions_table,
+    final_scores_table,
+    rejection_table,
+    text_quality_table,
+)
 from selfsynth.report.verdict import intervals_table, paired_table, verdict_markdown
-from selfsynth.layout import metrics_path, predictions_path
 from selfsynth.tracking import flatten, method_run, mlflow_run, params_key
 from stages import summarize
 
@@ -78,6 +90,7 @@ contains 0 — more test images per class or more seeds narrow it):
 
 def main() -> None:
     params = load_params()
+    stage_start(params)
     k = params.last_round
     study = study_from_files(k)
     rejection = {r: read_json(f"metrics/rounds/round-{r}.json") for r in range(2, k + 1)}

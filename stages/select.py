@@ -4,10 +4,17 @@ the same embedded descriptions and need no retraining."""
 import logging
 from pathlib import Path
 
+from selfsynth.checks import check_encoders, read_concepts
 from selfsynth.dataset.prepared import NO_TRUTH, load_prepared
-from selfsynth.io import read_json, read_jsonl, write_json, write_jsonl
-from selfsynth.method.select import embed_for_selection, select_from, selection_quality, selection_sweep
+from selfsynth.io import read_jsonl, write_json, write_jsonl
+from selfsynth.method.select import (
+    embed_for_selection,
+    select_from,
+    selection_quality,
+    selection_sweep,
+)
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
 from stages import summarize
 
@@ -19,9 +26,11 @@ log = logging.getLogger("select")
 
 def main() -> None:
     params = load_params()
+    stage_start(params)
     p = params.select
     world = load_prepared("data/world")
-    concepts = read_json("data/concepts.json")
+    check_encoders(params)  # the sweep's encoders too: before minutes of selection, not after
+    concepts = read_concepts(world)
     descriptions = read_jsonl("data/describe/descriptions.jsonl")
     train = world.split("train")
     with mlflow_run(params, "select", stage="select") as mlf:

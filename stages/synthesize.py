@@ -3,14 +3,16 @@ Z* (ours), or a random same-size subset (nofilter)."""
 import logging
 from pathlib import Path
 
-from selfsynth.dataset.prepared import load_prepared
-from selfsynth.io import atomic_path, dump_jsonl, read_json, read_jsonl, write_json
+from selfsynth.checks import read_concepts
+from selfsynth.dataset.prepared import check_images, load_prepared
+from selfsynth.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from selfsynth.layout import METHODS
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.synthesize import accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
 from selfsynth.params import load_params
+from selfsynth.preflight import stage_start
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
@@ -21,9 +23,10 @@ log = logging.getLogger("synthesize")
 def main() -> None:
     refuse_several_processes("stages.synthesize")
     params = load_params()
+    stage_start(params, tracking=False)
     p = params.synthesize
     world = load_prepared("data/world")
-    concepts = read_json("data/concepts.json")
+    concepts = read_concepts(world)  # a class without concepts stops here, named
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
     prompts = load_prompts(params.dataset.name)
     mix = p.mix
@@ -33,6 +36,7 @@ def main() -> None:
         raise ValueError(f"data/select/zstar.jsonl: no Z* for {len(missing)} training images (first: {missing[0]})")
     gen = None
     if p.writer == "lmm":
+        check_images(world.root, train, "data/world/manifest.jsonl")
         gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
     stats = {}
     with atomic_path(OUT, directory=True) as tmp:

@@ -9,6 +9,7 @@ Usage: python -m stages.train <round> <method> [<method> ...]
        accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m stages.train <round> <method>
 """
 import logging
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,12 +17,14 @@ from pathlib import Path
 from transformers import set_seed
 
 from selfsynth.dataset.prepared import check_images, load_prepared
+from selfsynth.guard import ensure_parent_alive
 from selfsynth.io import atomic_path, read_jsonl, write_json
 from selfsynth.layout import model_dir, pairs_path, round_dir
 from selfsynth.lmm.load import load_lmm
 from selfsynth.parallel import run_jobs
-from selfsynth.params import load_params
+from selfsynth.params import ParamsError, load_params
 from selfsynth.plots import loss_curve
+from selfsynth.preflight import stage_start
 from selfsynth.tracking import method_run
 from selfsynth.training.augment import Augment
 from selfsynth.training.distributed import is_main_process, wait_for_everyone
@@ -33,15 +36,20 @@ log = logging.getLogger("train")
 
 
 def fit(job: tuple) -> dict:
-    """Train one method's round and save it; runs in a worker process, so it only computes."""
-    params, world, method, rnd = job
+    """Train one method's round into `scratch` (a folder the stage process owns and moves into
+    place); runs in a worker process, so it writes no output of the stage."""
+    params, world, method, rnd, scratch = job
     p = params.train
     pairs = read_jsonl(pairs_path(method, rnd))
     seed = params.seed + rnd
     set_seed(seed)  # LoRA's initial weights are drawn before the Trainer seeds anything
     model, processor = load_lmm(model_dir(method, rnd - 1))
     tokens = label_token_ids(processor.tokenizer, world.class_names) if p.lora.train_label_tokens else []
-    model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
+    try:
+        model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
+    except ValueError as e:  # PEFT's message lists modules, not the key that named them
+        raise ParamsError(f"params.yaml: train.lora.targets: {p.lora.targets} do not match the model's "
+                          f"modules ({str(e).splitlines()[0][:200]})") from None
     trainable = trainable_summary(model)
     examples = [Example(str(world.root / x["image"]), x["question"], x["answer"]) for x in pairs]
     conv, validation = p.convergence, []
@@ -50,20 +58,21 @@ def fit(job: tuple) -> dict:
     epochs = conv.max_epochs if conv.enabled else (p.epochs if rnd == 1 else p.later_epochs)
     task_pairs = len(examples)
     examples += general_examples(world, round(p.general_mix * task_pairs), seed)
-    with tempfile.TemporaryDirectory() as scratch:
-        history = train(model, processor, examples, out_dir=Path(scratch), epochs=epochs,
+    with tempfile.TemporaryDirectory() as checkpoints:
+        history = train(model, processor, examples, out_dir=Path(checkpoints), epochs=epochs,
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
                         seed=seed, augment=Augment(seed) if p.augment else None, validation=validation,
                         patience=conv.patience, desc=f"train {method} round {rnd}")
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
         return None
-    with atomic_path(round_dir(method, rnd), directory=True) as tmp:
-        model.save_pretrained(tmp / "adapter")
-        merged = model.merge_and_unload()
-        merged.save_pretrained(tmp / "model")
-        processor.save_pretrained(tmp / "model")
-        loss_curve(history.steps, history.losses, tmp / "loss.png", f"{method}, round {rnd}: LoRA training")
+    ensure_parent_alive()  # a worker whose stage is gone writes nothing, not even scratch
+    scratch = Path(scratch)
+    model.save_pretrained(scratch / "adapter")
+    merged = model.merge_and_unload()
+    merged.save_pretrained(scratch / "model")
+    processor.save_pretrained(scratch / "model")
+    loss_curve(history.steps, history.losses, scratch / "loss.png", f"{method}, round {rnd}: LoRA training")
     wait_for_everyone()
     return {"steps": history.steps, "losses": history.losses, "trainable": trainable, "examples": len(examples),
             "optimizer_steps": history.optimizer_steps, "mean_loss": history.mean_loss,
@@ -75,6 +84,7 @@ def fit(job: tuple) -> dict:
 
 def main(rnd: int, methods: list[str]) -> None:
     params = load_params()
+    stage_start(params)
     world = load_prepared("data/world")
     for method in methods:  # every input checked before any training starts
         source = pairs_path(method, rnd)
@@ -82,9 +92,15 @@ def main(rnd: int, methods: list[str]) -> None:
         if not pairs:
             raise ValueError(f"{source}: no training pairs")
         check_images(world.root, pairs, str(source))
-    results = run_jobs(fit, [(params, world, m, rnd) for m in methods], params.workers)
-    if not is_main_process():
-        return
+    with tempfile.TemporaryDirectory(prefix="selfsynth-train-") as scratch:  # gone with the stage
+        jobs = [(params, world, m, rnd, Path(scratch) / m) for m in methods]
+        results = run_jobs(fit, jobs, params.workers, params.threads)
+        if not is_main_process():
+            return
+        for method in methods:  # every method trained before any is written: a failure leaves none half-done
+            with atomic_path(round_dir(method, rnd), directory=True) as tmp:
+                for part in (Path(scratch) / method).iterdir():
+                    shutil.move(str(part), tmp / part.name)
     write_json(f"metrics/train/round-{rnd}.json", {m: res["training"] for m, res in zip(methods, results)})
     for method, res in zip(methods, results):
         tr = res["training"]

@@ -58,8 +58,14 @@ def make_project(root: Path, params: dict | None = None, dvc: bool = False) -> P
     return root
 
 
+def library_path(root: Path) -> str:
+    """The project copy first, then this checkout's library: not whichever checkout the venv's
+    editable install points at (several worktrees share one venv)."""
+    return os.pathsep.join([str(root), str(REPO)])
+
+
 def run_stage(root: Path, name: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
     proc = subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=root, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"stage {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")

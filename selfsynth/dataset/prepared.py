@@ -62,7 +62,23 @@ def spread_over_classes(rows: list[dict], n: int) -> list[dict]:
 def load_prepared(root: str | Path) -> PreparedDataset:
     root = Path(root)
     generic = read_jsonl(root / "generic.jsonl") if (root / "generic.jsonl").exists() else []
-    return PreparedDataset(root, read_json(root / "labels.json"), read_jsonl(root / "manifest.jsonl"), generic)
+    world = PreparedDataset(root, read_json(root / "labels.json"), read_jsonl(root / "manifest.jsonl"), generic)
+    check_manifest(world)
+    return world
+
+
+MANIFEST_KEYS = ("id", "image", "label", "label_name", "split")
+
+
+def check_manifest(world: PreparedDataset) -> None:
+    """Every manifest row has the keys the stages read, every label a name in labels.json."""
+    where = world.root / "manifest.jsonl"
+    for n, row in enumerate(world.manifest, 1):
+        missing = [k for k in MANIFEST_KEYS if k not in row]
+        if missing:
+            raise DatasetError(f"{where}:{n}: row {row.get('id', '?')!r} has no {', '.join(missing)}")
+        if not 0 <= int(row["label"]) < len(world.labels):
+            raise DatasetError(f"{where}:{n}: label {row['label']} is not in labels.json ({len(world.labels)} classes)")
 
 
 def check_images(root: Path, rows: Iterable[dict], what: str) -> None:
@@ -73,6 +89,8 @@ def check_images(root: Path, rows: Iterable[dict], what: str) -> None:
             raise DatasetError(f"{path}: image missing (listed in {what})")
         try:
             with Image.open(path) as im:
-                im.verify()
+                im.verify()  # structure and checksums; verify() leaves the file unusable, so reopen
+            with Image.open(path) as im:
+                im.load()  # decode every pixel: a truncated file passes verify() but not this
         except Exception as e:  # noqa: BLE001 - PIL raises many types for a bad file
             raise DatasetError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None

@@ -74,5 +74,16 @@ def load_lmm(path: str | Path, device: torch.device | None = None):
     device = device or pick_device()
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     processor = AutoProcessor.from_pretrained(path)
-    model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype).to(device)
-    return model, processor
+    model, info = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype, output_loading_info=True)
+    check_loading_info(path, info)
+    return model.to(device), processor
+
+
+def check_loading_info(path: Path, info: dict) -> None:
+    """Weights and config must match exactly: a missing weight would be left random (config says
+    3 layers, weights hold 2) and only logged, so the model would load and quietly be wrong."""
+    problems = {k: sorted(info.get(k) or []) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {k: v for k, v in problems.items() if v}
+    if problems:
+        detail = "; ".join(f"{k.replace('_', ' ')}: {len(v)} (first: {v[0]})" for k, v in problems.items())
+        raise ModelDirError(f"{path}: config.json does not match the weights ({detail})")

@@ -1,0 +1,397 @@
+"""Faults and bad input, injected into real stage processes on the micro world (issue 15).
+
+A stage that dies takes its workers with it; the tracking store and every input are checked
+before work; a seed gives one set of bytes whatever the core count; a failure ends with one
+line saying so, and leaves no output behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psutil
+import pytest
+
+from selfsynth.io import atomic_path
+from selfsynth.lmm.load import ModelDirError, load_lmm
+from tests.conftest import DVC, OFFLINE, dvc_env, library_path, make_project, micro_params, run_stage, write_params
+
+TRAIN = ["train", "1", "nl", "lge", "ours", "nofilter"]
+
+
+def env_for(root: Path, **extra) -> dict:
+    env = {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    env.update({k: v for k, v in extra.items() if v is not None})
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+    return env
+
+
+def stage(root: Path, *args: str, prefix: tuple = (), timeout: int = 180, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", f"stages.{args[0]}", *args[1:]], cwd=root,
+                          env=env_for(root, **env), capture_output=True, text=True, timeout=timeout)
+
+
+def start(root: Path, *args: str, **env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", f"stages.{args[0]}", *args[1:]], cwd=root, env=env_for(root, **env),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def copy(trained: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "p"
+    shutil.copytree(trained, root)
+    return root
+
+
+def fails_once(proc: subprocess.CompletedProcess, *needles: str) -> str:
+    """The stage failed, said so in its last line, named the cause, and printed one traceback at most."""
+    err = proc.stderr
+    assert proc.returncode != 0, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert "FAILED (exit" in last, err[-3000:]
+    assert "finished in" not in err
+    assert err.count("Traceback (most recent call last)") <= 1, err[-5000:]
+    for needle in needles:
+        assert needle in err, f"{needle!r} not in:\n{err[-3000:]}"
+    return err
+
+
+def digest(root: Path, pattern: str) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.glob(pattern)) if p.is_file()}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every output file (not the tracking store) and its hash."""
+    return {k: v for k, v in digest(root, "**/*").items()
+            if not k.startswith(("mlflow", "stages/", "prompts/", "concepts/", "params.yaml")) and "__pycache__" not in k}
+
+
+def workers_of(proc: subprocess.Popen, n: int, within: float = 60) -> list[psutil.Process]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        kids = psutil.Process(proc.pid).children()
+        if len(kids) >= n:
+            return kids
+        time.sleep(0.1)
+    raise AssertionError(f"no {n} workers within {within} s")
+
+
+def gone(procs: list[psutil.Process], within: float = 10) -> bool:
+    _, alive = psutil.wait_procs(procs, timeout=within)
+    return not alive
+
+
+# -- the fixture: round 1 trained once, by the stage process, with the default workers / threads --
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("faults"))
+    for name in ("prepare", "concepts", "base", "describe", "select", "synthesize"):
+        run_stage(root, name)
+    proc = stage(root, *TRAIN)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "stage: train 1 nl lge ours nofilter finished in" in proc.stderr.strip().splitlines()[-1]
+    return root
+
+
+def rounds_written(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in (root / "models").glob("*/round-1*"))
+
+
+# -- processes: a stage that dies takes its workers with it --
+
+def test_kill_9_of_a_stage_kills_its_workers_and_nothing_is_written_after(world, tmp_path):
+    root = copy(world, tmp_path)
+    reference = digest(root, "models/*/round-1/**/*.safetensors")
+    shutil.rmtree(root / "models/nl/round-1"), shutil.rmtree(root / "models/lge/round-1")
+    shutil.rmtree(root / "models/ours/round-1"), shutil.rmtree(root / "models/nofilter/round-1")
+    proc = start(root, *TRAIN)
+    workers = workers_of(proc, 2)
+    time.sleep(2)  # mid-training
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert gone(workers), "workers outlived their stage"
+    time.sleep(3)  # the time a surviving worker took to write its model
+    assert rounds_written(root) == []
+    rerun = stage(root, *TRAIN)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert digest(root, "models/*/round-1/**/*.safetensors") == reference
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupted_stage_cancels_its_queue_and_exits_with_one_line(world, tmp_path, sig, code):
+    root = copy(world, tmp_path)
+    for m in ("nl", "lge", "ours", "nofilter"):
+        shutil.rmtree(root / f"models/{m}/round-1")
+    proc = start(root, *TRAIN)
+    workers = workers_of(proc, 2)
+    time.sleep(1)
+    os.kill(proc.pid, sig)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err[-3000:]
+    assert gone(workers, 5), "a worker went on after the interrupt"
+    assert f"FAILED (exit {code})" in err.strip().splitlines()[-1] and "finished in" not in err
+    assert "Traceback" not in err  # an interrupt is not a crash
+    time.sleep(3)
+    assert rounds_written(root) == []  # no method trained and saved after the interrupt
+
+
+# -- one seed, one set of bytes, whatever the core count --
+
+def test_a_round_gives_the_same_bytes_alone_in_the_pool_and_on_one_core(world, tmp_path):
+    in_pool = digest(world, "models/ours/round-1/**/*.safetensors")  # 4 methods, 2 workers
+    root = copy(world, tmp_path)
+    params = micro_params()
+    params["workers"] = 1
+    write_params(root, params)
+    alone = stage(root, "train", "1", "ours")
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert digest(root, "models/ours/round-1/**/*.safetensors") == in_pool
+    if hasattr(os, "sched_setaffinity") and shutil.which("taskset"):
+        one_core = stage(root, "train", "1", "ours", prefix=("taskset", "-c", "0"))
+        assert one_core.returncode == 0, one_core.stderr[-3000:]
+        assert digest(root, "models/ours/round-1/**/*.safetensors") == in_pool
+
+
+def test_workers_are_a_fixed_number_not_one_per_core():
+    from selfsynth.params import ParamsError, parse_params
+
+    params = micro_params()
+    params["workers"] = 0
+    with pytest.raises(ParamsError, match="workers"):
+        parse_params(params)
+    params.pop("workers"), params.pop("threads")
+    assert (parse_params(params).workers, parse_params(params).threads) == (2, 1)
+
+
+# -- tracking: checked with a real call before any work --
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broken(BaseHTTPRequestHandler):
+    """Answers its health check, fails every API call."""
+
+    def _reply(self):
+        ok = self.path.startswith("/health")
+        self.send_response(200 if ok else 500)
+        self.end_headers()
+        self.wfile.write(b"OK" if ok else b"internal error")
+
+    do_GET = do_POST = _reply
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def broken_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("name", ["unreachable", "erroring"])
+def test_a_tracking_store_that_does_not_answer_stops_train_before_training(world, tmp_path, broken_server, name):
+    root = copy(world, tmp_path)
+    before = snapshot(root)
+    uri = f"http://127.0.0.1:{free_port()}" if name == "unreachable" else broken_server
+    t0 = time.monotonic()
+    proc = stage(root, "train", "1", "ours", MLFLOW_TRACKING_URI=uri)
+    assert time.monotonic() - t0 < 60
+    fails_once(proc, "MLFLOW_TRACKING_URI", uri, "does not answer")
+    assert "optimizer" not in proc.stderr and snapshot(root) == before
+
+
+def test_a_sqlite_store_in_a_missing_folder_is_refused_by_key(world, tmp_path):
+    root = copy(world, tmp_path)
+    params = micro_params()
+    params["tracking"]["uri"] = f"sqlite:///{tmp_path}/nonexistent/dir/mlflow.db"
+    write_params(root, params)
+    proc = stage(root, "select", MLFLOW_TRACKING_URI=None)
+    fails_once(proc, "tracking.uri", "does not exist")
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_a_run_left_running_by_a_killed_stage_ends_killed_at_the_next_start(world, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from selfsynth.params import load_params
+    from selfsynth.preflight import stage_start
+
+    root, cwd = copy(world, tmp_path), os.getcwd()
+    uri = f"sqlite:///{root}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("aviary") or client.get_experiment(client.create_experiment("aviary"))
+    run_id = client.create_run(experiment.experiment_id, tags={  # never ended: what SIGKILL leaves
+        "selfsynth.host": socket.gethostname(), "selfsynth.pid": str(dead.pid)}).info.run_id
+    assert client.get_run(run_id).info.status == "RUNNING"
+    os.chdir(root)  # what a stage does first: the same call, in this process
+    try:
+        stage_start(load_params(), tracking=True)
+    finally:
+        os.chdir(cwd)
+    assert client.get_run(run_id).info.status == "KILLED"
+
+
+# -- models load strictly --
+
+def test_a_model_whose_config_does_not_match_its_weights_is_refused_by_directory(world, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(world / "models/base", model)
+    config = json.loads((model / "config.json").read_text())
+    config["text_config"]["num_hidden_layers"] += 1
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelDirError, match=f"{model}: config.json does not match the weights.*missing keys"):
+        load_lmm(model)
+
+
+# -- bad params: named by key, before work, nothing written --
+
+@pytest.mark.parametrize("stage_args, edit, key", [
+    (("select",), lambda p: p["select"]["sweep"].update(encoders=["/nowhere/encoder"]), "select.sweep.encoders.0"),
+    (("select",), lambda p: p["select"]["sweep"].update(per_image=[0]), "select.sweep.per_image.0"),
+    (("synthesize",), lambda p: p["synthesize"].update(mix={"simple": 0, "explain": 0, "cot": 0}), "synthesize.mix"),
+    (("train", "1", "ours"), lambda p: p["train"]["lora"].update(targets=["q_projj"]), "train.lora.targets"),
+    (("prepare",), lambda p: p["dataset"].update(name="avairy"), "dataset.name"),
+])
+def test_a_bad_param_is_named_before_work_and_nothing_is_written(world, tmp_path, stage_args, edit, key):
+    root = copy(world, tmp_path)
+    before = snapshot(root)
+    params = micro_params()
+    edit(params)
+    write_params(root, params)
+    t0 = time.monotonic()
+    fails_once(stage(root, *stage_args), key)
+    assert time.monotonic() - t0 < 40
+    assert snapshot(root) == before
+
+
+@pytest.fixture(scope="module")
+def dvc_project(tmp_path_factory):
+    root = make_project(tmp_path_factory.mktemp("dvc") / "d", dvc=True)
+    subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), check=True, capture_output=True)
+    return root
+
+
+def test_dvc_checks_params_before_it_deletes_any_output(dvc_project):
+    """DVC removes a stage's outputs before its cmd runs: the `check` stage, upstream of every
+    stage, stops `dvc repro` on a bad key while prepare's output is still in place."""
+    root = dvc_project
+    world_files = digest(root, "data/world/**/*")
+    for key, edit in [("dataset.name", lambda p: p["dataset"].update(name="avairy")),
+                      ("rounds", lambda p: p.update(rounds={"round-2": {"round": 2, "after": 5}}))]:
+        params = micro_params()
+        edit(params)
+        write_params(root, params)
+        proc = subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), capture_output=True, text=True)
+        assert proc.returncode != 0
+        assert f"params.yaml: {key}" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+        assert digest(root, "data/world/**/*") == world_files  # prepare's output is still there
+
+
+def test_killing_dvc_kills_the_stage_it_runs(dvc_project):
+    root = dvc_project
+    write_params(root, micro_params())  # good params again, whatever the test before left
+    proc = subprocess.Popen([DVC, "repro", "base"], cwd=root, env=dvc_env(root),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, stage_proc = time.monotonic() + 60, None
+    while stage_proc is None and time.monotonic() < deadline:
+        stage_proc = next((c for c in psutil.Process(proc.pid).children(recursive=True)
+                           if "stages.base" in " ".join(c.cmdline())), None)
+        time.sleep(0.1)
+    assert stage_proc is not None, "dvc never started the base stage"
+    time.sleep(1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert gone([stage_proc], 10), "the stage outlived the dvc that ran it"
+    assert not (root / "models/base").exists()
+
+
+# -- bad inputs: named by file, before work, nothing written --
+
+def truncate_first_test_image(root: Path) -> Path:
+    row = next(json.loads(x) for x in (root / "data/world/manifest.jsonl").read_text().splitlines()
+               if json.loads(x)["split"] == "test")
+    path = root / "data/world" / row["image"]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def truncate_first_train_image(root: Path) -> Path:
+    row = next(json.loads(x) for x in (root / "data/world/manifest.jsonl").read_text().splitlines()
+               if json.loads(x)["split"] == "train")
+    path = root / "data/world" / row["image"]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.mark.parametrize("stage_args, spoil", [
+    (("generate", "2"), truncate_first_train_image),
+    (("evaluate", "1", "nl"), truncate_first_test_image),
+    (("evaluate_base",), truncate_first_test_image),
+])
+def test_a_truncated_image_is_named_before_work(world, tmp_path, stage_args, spoil):
+    root = copy(world, tmp_path)
+    bad = spoil(root)
+    before = snapshot(root)
+    fails_once(stage(root, *stage_args), f"{bad.name}: not a readable image")
+    assert snapshot(root) == before
+
+
+def test_a_manifest_row_without_label_name_is_named(world, tmp_path):
+    root = copy(world, tmp_path)
+    manifest = root / "data/world/manifest.jsonl"
+    rows = [json.loads(x) for x in manifest.read_text().splitlines()]
+    del rows[2]["label_name"]
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = snapshot(root)
+    fails_once(stage(root, "synthesize"), "manifest.jsonl:3", "has no label_name")
+    assert snapshot(root) == before
+
+
+def test_a_concepts_file_with_an_empty_class_stops_synthesize(world, tmp_path):
+    root = copy(world, tmp_path)
+    concepts = json.loads((root / "data/concepts.json").read_text())
+    concepts["1"]["visual_features"] = []
+    (root / "data/concepts.json").write_text(json.dumps(concepts))
+    before = snapshot(root)
+    fails_once(stage(root, "synthesize"), "data/concepts.json: class 1", "has no visual_features")
+    assert snapshot(root) == before
+
+
+def test_a_failure_in_a_worker_prints_its_traceback_once_and_one_failed_line(world, tmp_path):
+    root = copy(world, tmp_path)
+    (root / "models/ours/round-1/model/model.safetensors").write_bytes(b"not weights")  # read by a worker
+    err = fails_once(stage(root, "generate", "2"))
+    assert "train" not in err.strip().splitlines()[-1] and "generate 2 FAILED (exit 1)" in err
+
+
+def test_temporary_dirs_a_killed_writer_left_are_removed_by_the_next_write(tmp_path):
+    stale = tmp_path / ".out.abc123"
+    stale.mkdir()
+    (stale / "half.txt").write_text("half")
+    with atomic_path(tmp_path / "out", directory=True) as tmp:
+        (tmp / "whole.txt").write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
