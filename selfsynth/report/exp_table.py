@@ -2,7 +2,7 @@
 changes and each method's accuracy and CS at the last round.
 
 Plain `dvc exp show` prints every metric of every round and every param — over 300 columns, too
-wide to read, and its `--md` table breaks on this tabulate version. This keeps the columns with
+wide to read. This keeps the columns with
 `--drop '.*' --keep REGEX` (the README's recipe, with the last round filled in from params.yaml)
 and prints them with short headers (`ours.r4.acc`).
 
@@ -51,7 +51,7 @@ def align(csv_text: str) -> str:
 def readable_exp_show(extra: list[str] = ()) -> str:
     proc = subprocess.run(command(load_params().last_round, list(extra)), capture_output=True, text=True)
     if proc.returncode != 0:
-        return f"dvc exp show failed:\n{proc.stderr[-2000:]}"
+        raise SystemExit(f"dvc exp show failed:\n{proc.stderr[-2000:]}")
     return align(proc.stdout)
 
 
