@@ -81,10 +81,22 @@ def params_key(params: Params, without: tuple[str, ...] = ()) -> str:
 
 
 def study_tags(params: Params) -> dict[str, str]:
-    """`study` names one run of the whole study (params incl. seed); `config` groups its seeds."""
+    """`study` names one run of the whole study (params incl. seed); `config` groups its seeds.
+    The readable ones (dataset, seed, DVC experiment, git commit) are what a person filters by."""
+    revision = _git_revision()
     return {"study": params_key(params), "config": params_key(params, ("seed",)),
-            "git_revision": _git_revision(), "dvc_exp": os.environ.get("DVC_EXP_NAME", ""),
-            "dataset": params.dataset.name, "seed": str(params.seed)}
+            "git_revision": revision, "mlflow.source.git.commit": revision,
+            "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), "dataset": params.dataset.name, "seed": str(params.seed)}
+
+
+EXPERIMENT_NOTE = """Visual rejection sampling with self-synthesized data (Shi et al., ICLR 2025) on `{dataset}`.
+
+One parent run per study (one `dvc repro` / `dvc exp run` of one configuration and seed), named
+`<DVC experiment or workspace>-seed<seed>-<study id>`. Under it: one run per method (params
+`method`, `rounds`, `dataset`; metrics with the round as step, round 0 = the base model) and one
+run per pipeline stage. Method runs hold the evaluation answers and rejection-sampling pairs as
+tables (Artifacts, `answers/`, `rejection/`) and the final LoRA adapter as a model, registered as
+`{dataset}-<method>` (one version per study)."""
 
 
 def _experiment(params: Params):
@@ -99,32 +111,135 @@ def _experiment(params: Params):
             mlflow.create_experiment(name, artifact_location=f"{artifacts}/{name}")
         except mlflow.exceptions.MlflowException:
             pass
-    return mlflow, mlflow.set_experiment(name)
+    experiment = mlflow.set_experiment(name)
+    # The UI opens an experiment without a kind on its GenAI overview; this one is model training.
+    defaults = {"mlflow.note.content": EXPERIMENT_NOTE.format(dataset=params.dataset.name),
+                "mlflow.experimentKind": "custom_model_development", "dataset": params.dataset.name}
+    for key, value in defaults.items():  # set once: a description edited in the UI stays
+        if key not in experiment.tags:
+            mlflow.set_experiment_tag(key, value)
+    return mlflow, experiment
+
+
+def _find_run(mlflow, experiment_id: str, **tags: str):
+    query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
+    found = mlflow.search_runs([experiment_id], filter_string=query, output_format="list", max_results=1,
+                               order_by=["attributes.start_time ASC"])
+    return found[0] if found else None
+
+
+def study_run_name(tags: dict[str, str]) -> str:
+    return f"{tags['dvc_exp'] or 'workspace'}-seed{tags['seed']}-{tags['study'][:6]}"
+
+
+def _study_run_id(mlflow, experiment, params: Params, tags: dict[str, str]) -> str:
+    """The study's parent run, created by whichever stage comes first and closed at once: its
+    children (stages, methods) are what runs. Holds the study's params and readable tags."""
+    if found := _find_run(mlflow, experiment.experiment_id, kind="study", study=tags["study"]):
+        return found.info.run_id
+    client = mlflow.MlflowClient()
+    run = client.create_run(experiment.experiment_id, run_name=study_run_name(tags), tags={**tags, "kind": "study"})
+    _log_params(client, run.info.run_id, flatten(params.model_dump()))
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def _log_params(client, run_id: str, values: dict) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)) for k, v in values.items()]
+    for start in range(0, len(items), 100):  # the store's batch limit
+        client.log_batch(run_id, params=items[start:start + 100])
+
+
+def method_params(params: Params, method: str) -> dict:
+    """What tells method runs apart in Compare and parallel coordinates, beside the study's params."""
+    return {**flatten(params.model_dump()), "method": method, "rounds": params.last_round,
+            "dataset": params.dataset.name}
 
 
 @contextmanager
 def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
-    """A run for one stage of one study (describe, select, ...)."""
-    mlflow, _ = _experiment(params)
-    with mlflow.start_run(run_name=run_name):
-        mlflow.set_tags({**study_tags(params), **{k: str(v) for k, v in tags.items()}})
+    """A run for one stage of one study (describe, select, ...), nested under the study's run."""
+    mlflow, experiment = _experiment(params)
+    study = study_tags(params)
+    parent = _study_run_id(mlflow, experiment, params, study)
+    with mlflow.start_run(run_name=f"{run_name}-{study['study'][:6]}",
+                          tags={"mlflow.parentRunId": parent, "kind": "stage"}):
+        mlflow.set_tags({**study, **{k: str(v) for k, v in tags.items()}})
         mlflow.log_params(flatten(params.model_dump()))
         yield mlflow
 
 
 @contextmanager
 def method_run(params: Params, method: str) -> Iterator[object]:
-    """The one run of a method in this study, reopened by every round: metrics carry the round
-    as their step, so the UI draws accuracy over rounds 1..K per method."""
+    """The one run of a method in this study, reopened by every stage that measures it: metrics
+    carry the round as their step (0 = the base model), so the UI draws accuracy over rounds."""
     mlflow, experiment = _experiment(params)
     tags = study_tags(params)
-    found = mlflow.search_runs([experiment.experiment_id], output_format="list", max_results=1,
-                               filter_string=f"tags.study = '{tags['study']}' and tags.kind = 'method' and tags.method = '{method}'")
-    if found:
-        with mlflow.start_run(run_id=found[0].info.run_id):
+    parent = _study_run_id(mlflow, experiment, params, tags)
+    if found := _find_run(mlflow, experiment.experiment_id, study=tags["study"], kind="method", method=method):
+        with mlflow.start_run(run_id=found.info.run_id):
             yield mlflow
         return
-    with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}"):
+    with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}", tags={"mlflow.parentRunId": parent}):
         mlflow.set_tags({**tags, "method": method, "kind": "method"})
-        mlflow.log_params(flatten(params.model_dump()))
+        _log_params(mlflow.MlflowClient(), mlflow.active_run().info.run_id, method_params(params, method))
         yield mlflow
+
+
+def logged_steps(client, run_id: str, key: str = "accuracy") -> set[int]:
+    """The rounds a method run already has: the report fills in only the others."""
+    return {m.step for m in client.get_metric_history(run_id, key)}
+
+
+def record_study(params: Params, methods: tuple[str, ...], report_files: list[Path]) -> None:
+    """The report's part of the study's record, once the last round is evaluated: rounds a method
+    run lacks (DVC reused their stages, so this configuration never logged them) are filled in from
+    the metrics files, each step once; each method's final adapter becomes a registered model
+    version (once per study); the report's files go to a stage run."""
+    from .io import read_json
+    from .layout import metrics_path, model_dir, round_dir
+    from .models.mlflow_model import log_adapter_model
+
+    k = params.last_round
+    for method in methods:
+        with method_run(params, method) as mlf:
+            run = mlf.active_run()
+            have = logged_steps(mlf.MlflowClient(), run.info.run_id)
+            for rnd in sorted(set(range(k + 1)) - have):
+                values = flatten(read_json(metrics_path("base" if rnd == 0 else method, rnd)))
+                mlf.log_metrics({key: v for key, v in values.items() if isinstance(v, (int, float))}, step=rnd)
+            if "model_version" not in mlf.get_run(run.info.run_id).data.tags:
+                name = f"{params.dataset.name}-{method}"
+                info = log_adapter_model(round_dir(method, k) / "adapter", project_root() / model_dir(method, k - 1),
+                                         name, params.evaluate.max_new_tokens)
+                mlf.set_tags({"registered_model": name, "model_version": str(info.registered_model_version)})
+    with mlflow_run(params, "report", stage="report") as mlf:
+        for path in report_files:
+            mlf.log_artifact(str(path))
+
+
+def log_answers(mlf, predictions: list[dict], class_names: list[str], rnd: int) -> None:
+    """The explain answers of one round as a table in the active run (Artifacts / Evaluation in
+    the UI): question, answer, true and predicted class, whether it is right, judge scores."""
+    rows = [{"image_id": x["id"], "question": x["question"], "answer": x["answer"],
+             "label": class_names[x["label"]],
+             "predicted": None if x["predicted"] is None else class_names[x["predicted"]],
+             "correct": x["predicted"] == x["label"], **{f"judge.{k}": v for k, v in x.get("judge", {}).items()}}
+            for x in predictions if "task" not in x]  # general-ability rows carry a task
+    mlf.log_table(_columns(rows), artifact_file=f"answers/round-{rnd}.json")
+
+
+def log_pairs(mlf, pairs: list[dict], rnd: int) -> None:
+    """The rejection step's training pairs of one round: `kept` is a sampled candidate, `fallback`
+    the simple question that replaced a group none of whose candidates passed."""
+    rows = [{"image_id": x["image_id"], "label": x["label"], "question": x["question"], "answer": x["answer"],
+             "score": x.get("score"), "outcome": "kept" if x["source"] == "candidate" else x["source"]}
+            for x in pairs]
+    mlf.log_table(_columns(rows), artifact_file=f"rejection/round-{rnd}.json")
+
+
+def _columns(rows: list[dict]) -> dict[str, list]:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return {k: [r.get(k) for r in rows] for k in keys}

@@ -13,14 +13,14 @@ from selfsynth.data.dataset import load_prepared, spread_over_classes
 from selfsynth.evaluation import evaluate_method
 from selfsynth.generation.backend import make_generator, open_generator
 from selfsynth.io import read_json, write_json, write_jsonl
-from selfsynth.layout import metrics_path, model_dir, predictions_path
+from selfsynth.layout import METHODS, metrics_path, model_dir, predictions_path
 from selfsynth.llm_client import CachedChat
 from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.models.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
-from selfsynth.tracking import flatten, method_run
+from selfsynth.tracking import flatten, log_answers, method_run
 
 log = logging.getLogger("evaluate")
 
@@ -75,8 +75,10 @@ def main(rnd: int, methods: list[str]) -> None:
     for (*_, method, r, _ref), (metrics, predictions) in zip(jobs, results):
         write_jsonl(predictions_path(method, r), predictions)
         write_json(metrics_path(method, r), metrics)
-        with method_run(params, method) as mlf:
-            mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
+        for run in (METHODS if method == "base" else (method,)):  # round 0, the base model, starts every method's curve
+            with method_run(params, run) as mlf:
+                mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
+                log_answers(mlf, predictions, world.class_names, r)
         log.info("%s round %d: %s", method, r, metrics)
 
 

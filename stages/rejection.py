@@ -15,7 +15,7 @@ from selfsynth.params import load_params
 from selfsynth.prompts import load_prompts
 from selfsynth.rejection import pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
 from selfsynth.synthesis import plan_pairs, write_template_answers
-from selfsynth.tracking import flatten, method_run
+from selfsynth.tracking import flatten, log_pairs, method_run
 
 log = logging.getLogger("rejection")
 
@@ -55,6 +55,7 @@ def main(rnd: int) -> None:
     for method, s in stats.items():
         with method_run(params, method) as mlf:
             mlf.log_metrics({f"rejection.{k}": v for k, v in flatten(s).items()}, step=rnd)
+            log_pairs(mlf, pairs[method], rnd)
     log.info("round %d rejection: %s", rnd, stats)
 
 

@@ -12,8 +12,8 @@ from selfsynth.report.paper import paper_table_markdown
 from selfsynth.report.study import ROW_METHODS, study_from_files
 from selfsynth.report.tables import (accuracy_table, beta_table, descriptions_table, final_scores_table,
                                      rejection_table)
-from selfsynth.layout import metrics_path
-from selfsynth.tracking import flatten, method_run, mlflow_run, params_key
+from selfsynth.layout import METHODS
+from selfsynth.tracking import params_key, record_study
 
 REPORTS = Path("reports")
 log = logging.getLogger("report")
@@ -101,23 +101,9 @@ own `config` and `dvc_exp`, and reports/ablations-study.md sets them against thi
         w.writerow(["round", *ROW_METHODS[1:]])
         for r in range(1, k + 1):
             w.writerow([r, *(f"{study.mean(m, r, 'accuracy'):.4f}" for m in ROW_METHODS[1:])])
-    log_to_mlflow(params, k)
+    record_study(params, METHODS, [REPORTS / name for name in ("table1.md", "ablations.md", "accuracy.png",
+                                   "select_descriptions.png", "select_beta.png", "select_encoders.png")])
     log.info("wrote reports/table1.md, reports/ablations.md and figures")
-
-
-def log_to_mlflow(params, k: int) -> None:
-    """Every method's run gets every round's metrics, not only the rounds evaluated since the last
-    param change: DVC reruns only what a change touches, so a new configuration's runs would
-    otherwise miss the rounds it reused. The report's files go to a run of their own."""
-    for method in ROW_METHODS:
-        with method_run(params, method) as mlf:
-            for rnd in ([0] if method == "base" else range(1, k + 1)):
-                values = flatten(read_json(metrics_path(method, rnd)))
-                mlf.log_metrics({key: v for key, v in values.items() if isinstance(v, (int, float))}, step=rnd)
-    with mlflow_run(params, "report", stage="report") as mlf:
-        for name in ("table1.md", "ablations.md", "accuracy.png", "select_descriptions.png", "select_beta.png",
-                     "select_encoders.png"):
-            mlf.log_artifact(str(REPORTS / name))
 
 
 if __name__ == "__main__":

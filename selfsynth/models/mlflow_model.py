@@ -1,0 +1,55 @@
+"""A method's final LoRA adapter as an MLflow model that loads back and answers.
+
+MLflow's transformers flavour cannot save this image-text-to-text LLaVA, so the model is a pyfunc
+wrapper: its artifact is the PEFT adapter (small), its config names the directory of the model the
+adapter was trained on (the merged model of the round before; DVC keeps it, so it is not copied)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+
+ADAPTER = "adapter"
+INPUTS = ("image", "question")
+
+
+class LoraAnswerer(mlflow.pyfunc.PythonModel):
+    """predict(DataFrame[image, question]) -> one greedy answer per row."""
+
+    def load_context(self, context) -> None:
+        from peft import PeftModel
+
+        from .load import load_lmm
+
+        base = Path(context.model_config["base_model"])
+        if not base.is_dir():
+            raise FileNotFoundError(f"base model {base} is gone: `dvc checkout` (or `dvc exp apply`) the study "
+                                    f"that logged this model, then load it again")
+        model, self.processor = load_lmm(base)
+        self.model = PeftModel.from_pretrained(model, context.artifacts[ADAPTER]).eval()
+        self.max_new_tokens = int(context.model_config.get("max_new_tokens", 64))
+
+    def predict(self, context, model_input, params=None) -> list[str]:
+        from ..generation.hf import HFGenerator, Sampling
+
+        gen = HFGenerator(self.model, self.processor, batch_size=8)
+        answers = gen.generate([str(p) for p in model_input["image"]], list(model_input["question"]),
+                               Sampling(max_new_tokens=self.max_new_tokens), desc="predict")
+        return [a[0] for a in answers]
+
+
+def log_adapter_model(adapter: Path, base_model: Path, registered_name: str, max_new_tokens: int):
+    """Log into the active run and register a new version; returns the ModelInfo. Requirements are
+    given, not inferred: inference would load the model in a subprocess (slow, and the point is cheap)."""
+    from importlib.metadata import version
+
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    signature = ModelSignature(inputs=Schema([ColSpec("string", c) for c in INPUTS]),
+                               outputs=Schema([ColSpec("string")]))
+    return mlflow.pyfunc.log_model(
+        name="model", python_model=LoraAnswerer(), artifacts={ADAPTER: str(adapter)},
+        model_config={"base_model": str(base_model.resolve()), "max_new_tokens": max_new_tokens},
+        signature=signature, registered_model_name=registered_name,
+        pip_requirements=[f"{p}=={version(p)}" for p in ("mlflow", "torch", "transformers", "peft", "pillow")])
