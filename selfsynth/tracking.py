@@ -188,9 +188,19 @@ def method_run(params: Params, method: str) -> Iterator[object]:
         yield mlflow
 
 
-def logged_steps(client, run_id: str, key: str = "accuracy") -> set[int]:
-    """The rounds a method run already has: the report fills in only the others."""
-    return {m.step for m in client.get_metric_history(run_id, key)}
+def fill_rounds(mlf, method: str, k: int) -> list[int]:
+    """Log, from the metrics files, the rounds 0..k the active method run lacks (DVC reused their
+    stages, so this configuration never logged them); a round already there is not logged again."""
+    from .io import read_json
+    from .layout import metrics_path
+
+    run_id = mlf.active_run().info.run_id
+    have = {m.step for m in mlf.MlflowClient().get_metric_history(run_id, "accuracy")}
+    missing = sorted(set(range(k + 1)) - have)
+    for rnd in missing:
+        values = flatten(read_json(metrics_path("base" if rnd == 0 else method, rnd)))
+        mlf.log_metrics({key: v for key, v in values.items() if isinstance(v, (int, float))}, step=rnd)
+    return missing
 
 
 def record_study(params: Params, methods: tuple[str, ...], report_files: list[Path]) -> None:
@@ -198,18 +208,14 @@ def record_study(params: Params, methods: tuple[str, ...], report_files: list[Pa
     run lacks (DVC reused their stages, so this configuration never logged them) are filled in from
     the metrics files, each step once; each method's final adapter becomes a registered model
     version (once per study); the report's files go to a stage run."""
-    from .io import read_json
-    from .layout import metrics_path, model_dir, round_dir
+    from .layout import model_dir, round_dir
     from .models.mlflow_model import log_adapter_model
 
     k = params.last_round
     for method in methods:
         with method_run(params, method) as mlf:
+            fill_rounds(mlf, method, k)
             run = mlf.active_run()
-            have = logged_steps(mlf.MlflowClient(), run.info.run_id)
-            for rnd in sorted(set(range(k + 1)) - have):
-                values = flatten(read_json(metrics_path("base" if rnd == 0 else method, rnd)))
-                mlf.log_metrics({key: v for key, v in values.items() if isinstance(v, (int, float))}, step=rnd)
             if "model_version" not in mlf.get_run(run.info.run_id).data.tags:
                 name = f"{params.dataset.name}-{method}"
                 info = log_adapter_model(round_dir(method, k) / "adapter", project_root() / model_dir(method, k - 1),

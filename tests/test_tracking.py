@@ -92,3 +92,29 @@ def test_each_method_is_a_registered_model_that_loads_and_answers_an_image(recor
     image = next((root / "data/world").rglob("*.png"))
     answers = model.predict(pd.DataFrame({"image": [str(image)], "question": ["What bird is this?"]}))
     assert len(answers) == 1 and isinstance(answers[0], str) and answers[0].strip()
+
+
+def test_the_report_fills_in_only_the_rounds_a_method_run_lacks(tmp_path, monkeypatch):
+    """A configuration whose round-1 stages DVC reused never logged round 1: the report logs it
+    (and round 0) from the metrics files, and leaves the round the evaluate stage logged alone."""
+    from selfsynth.io import write_json
+    from selfsynth.params import load_params
+    from selfsynth.tracking import fill_rounds, method_run
+
+    from tests.conftest import REPO
+
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    for method, rnd, acc in (("base", 0, 0.1), ("ours", 1, 0.2), ("ours", 2, 0.3)):
+        write_json(f"metrics/{method}/round-{rnd}.json", {"accuracy": acc, "offline": {"EE": 0.5}})
+    params = load_params()
+    with method_run(params, "ours") as mlf:
+        mlf.log_metric("accuracy", 0.35, step=2)  # the evaluate stage of this configuration
+    with method_run(params, "ours") as mlf:
+        assert fill_rounds(mlf, "ours", 2) == [0, 1]
+        assert fill_rounds(mlf, "ours", 2) == []
+        history = mlf.MlflowClient().get_metric_history(mlf.active_run().info.run_id, "accuracy")
+        ee = mlf.MlflowClient().get_metric_history(mlf.active_run().info.run_id, "offline.EE")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.1), (1, 0.2), (2, 0.35)]
+    assert sorted(m.step for m in ee) == [0, 1]
