@@ -71,6 +71,7 @@ def test_answers_and_rejection_pairs_are_tables_in_the_method_runs(record):
 
     _, client, experiment, _, children = record
     mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_experiment(experiment_id=experiment.experiment_id)  # load_table searches the active one
     runs = {r.data.tags["method"]: r.info.run_id for r in children if r.data.tags["kind"] == "method"}
     answers = mlflow.load_table("answers/round-2.json", run_ids=[runs["ours"]])
     assert {"question", "answer", "label", "predicted", "correct"} <= set(answers.columns) and len(answers) == 6
