@@ -112,7 +112,8 @@ def _experiment(params: Params):
         except mlflow.exceptions.MlflowException:
             pass
     experiment = mlflow.set_experiment(name)
-    # The UI opens an experiment without a kind on its GenAI overview; this one is model training.
+    # Model training, not GenAI: MLflow's own reading of an experiment. (3.17's UI opens every experiment
+    # on its GenAI overview all the same, its switch is per browser: the README gives the runs URL.)
     defaults = {"mlflow.note.content": EXPERIMENT_NOTE.format(dataset=params.dataset.name),
                 "mlflow.experimentKind": "custom_model_development", "dataset": params.dataset.name}
     for key, value in defaults.items():  # set once: a description edited in the UI stays
@@ -218,9 +219,18 @@ def record_study(params: Params, methods: tuple[str, ...], report_files: list[Pa
             run = mlf.active_run()
             if "model_version" not in mlf.get_run(run.info.run_id).data.tags:
                 name = f"{params.dataset.name}-{method}"
-                info = log_adapter_model(round_dir(method, k) / "adapter", project_root() / model_dir(method, k - 1),
-                                         name, params.evaluate.max_new_tokens)
-                mlf.set_tags({"registered_model": name, "model_version": str(info.registered_model_version)})
+                base = project_root() / model_dir(method, k - 1)
+                info = log_adapter_model(round_dir(method, k) / "adapter", base, name, params.evaluate.max_new_tokens)
+                version = str(info.registered_model_version)
+                client = mlf.MlflowClient()
+                client.update_model_version(name, version, description=(
+                    f"{method}: the LoRA adapter of round {k} of study {run.data.tags['study']} "
+                    f"({study_run_name(run.data.tags)}), on top of {base}. predict() takes a DataFrame with "
+                    f"columns image (path) and question and returns one greedy answer per row."))
+                for key in ("study", "config", "seed", "dvc_exp", "git_revision"):
+                    client.set_model_version_tag(name, version, key, run.data.tags[key])
+                client.set_model_version_tag(name, version, "rounds", str(k))
+                mlf.set_tags({"registered_model": name, "model_version": version})
     with mlflow_run(params, "report", stage="report") as mlf:
         for path in report_files:
             mlf.log_artifact(str(path))

@@ -89,6 +89,7 @@ def test_each_method_is_a_registered_model_that_loads_and_answers_an_image(recor
     ours = next(r for r in children if r.data.tags.get("method") == "ours")
     assert {m.name for m in client.search_registered_models()} == {f"{DATASET}-{m}" for m in METHODS}
     name, version = ours.data.tags["registered_model"], ours.data.tags["model_version"]
+    assert client.get_model_version(name, version).tags["study"] == ours.data.tags["study"]
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
     image = next((root / "data/world").rglob("*.png"))
     answers = model.predict(pd.DataFrame({"image": [str(image)], "question": ["What bird is this?"]}))
