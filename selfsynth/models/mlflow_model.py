@@ -1,15 +1,19 @@
 """A method's final LoRA adapter as an MLflow model that loads back and answers.
 
 MLflow's transformers flavour cannot save this image-text-to-text LLaVA, so the model is a pyfunc
-wrapper: its artifact is the PEFT adapter (small), its config names the directory of the model the
-adapter was trained on (the merged model of the round before; DVC keeps it, so it is not copied)."""
+wrapper. Its artifacts: the PEFT adapter (small) and base.json, which names the directory of the
+model the adapter was trained on (the merged model of the round before; DVC keeps it, so it is not
+copied). A file, not model_config: MLflow would log that as params of the method run, where
+Compare and parallel coordinates would show a path per method."""
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 import mlflow.pyfunc
 
-ADAPTER = "adapter"
+ADAPTER, BASE = "adapter", "base"
 INPUTS = ("image", "question")
 
 
@@ -21,13 +25,14 @@ class LoraAnswerer(mlflow.pyfunc.PythonModel):
 
         from .load import load_lmm
 
-        base = Path(context.model_config["base_model"])
+        config = json.loads(Path(context.artifacts[BASE]).read_text())
+        base = Path(config["base_model"])
         if not base.is_dir():
             raise FileNotFoundError(f"base model {base} is gone: `dvc checkout` (or `dvc exp apply`) the study "
                                     f"that logged this model, then load it again")
         model, self.processor = load_lmm(base)
         self.model = PeftModel.from_pretrained(model, context.artifacts[ADAPTER]).eval()
-        self.max_new_tokens = int(context.model_config.get("max_new_tokens", 64))
+        self.max_new_tokens = int(config["max_new_tokens"])
 
     def predict(self, context, model_input, params=None) -> list[str]:
         from ..generation.hf import HFGenerator, Sampling
@@ -48,8 +53,10 @@ def log_adapter_model(adapter: Path, base_model: Path, registered_name: str, max
 
     signature = ModelSignature(inputs=Schema([ColSpec("string", c) for c in INPUTS]),
                                outputs=Schema([ColSpec("string")]))
-    return mlflow.pyfunc.log_model(
-        name="model", python_model=LoraAnswerer(), artifacts={ADAPTER: str(adapter)},
-        model_config={"base_model": str(base_model.resolve()), "max_new_tokens": max_new_tokens},
-        signature=signature, registered_model_name=registered_name,
-        pip_requirements=[f"{p}=={version(p)}" for p in ("mlflow", "torch", "transformers", "peft", "pillow")])
+    with tempfile.TemporaryDirectory() as scratch:
+        reference = Path(scratch) / "base.json"
+        reference.write_text(json.dumps({"base_model": str(base_model.resolve()), "max_new_tokens": max_new_tokens}))
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=LoraAnswerer(), artifacts={ADAPTER: str(adapter), BASE: str(reference)},
+            signature=signature, registered_model_name=registered_name,
+            pip_requirements=[f"{p}=={version(p)}" for p in ("mlflow", "torch", "transformers", "peft", "pillow")])
