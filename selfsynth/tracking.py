@@ -139,21 +139,15 @@ def study_run_name(tags: dict[str, str]) -> str:
 def _study_run_id(mlflow, experiment, params: Params, tags: dict[str, str]) -> str:
     """The study's parent run, created by whichever stage comes first and closed at once: its
     children (stages, methods) are what runs. Holds the study's params and readable tags."""
+    from mlflow.entities import Param
+
     if found := _find_run(mlflow, experiment.experiment_id, kind="study", study=tags["study"]):
         return found.info.run_id
     client = mlflow.MlflowClient()
     run = client.create_run(experiment.experiment_id, run_name=study_run_name(tags), tags={**tags, "kind": "study"})
-    _log_params(client, run.info.run_id, flatten(params.model_dump()))
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in flatten(params.model_dump()).items()])
     client.set_terminated(run.info.run_id)
     return run.info.run_id
-
-
-def _log_params(client, run_id: str, values: dict) -> None:
-    from mlflow.entities import Param
-
-    items = [Param(k, str(v)) for k, v in values.items()]
-    for start in range(0, len(items), 100):  # the store's batch limit
-        client.log_batch(run_id, params=items[start:start + 100])
 
 
 def method_params(params: Params, method: str) -> dict:
@@ -188,7 +182,7 @@ def method_run(params: Params, method: str) -> Iterator[object]:
         return
     with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}", tags={"mlflow.parentRunId": parent}):
         mlflow.set_tags({**tags, "method": method, "kind": "method"})
-        _log_params(mlflow.MlflowClient(), mlflow.active_run().info.run_id, method_params(params, method))
+        mlflow.log_params(method_params(params, method))
         yield mlflow
 
 
