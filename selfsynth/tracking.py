@@ -61,7 +61,8 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
 
 def _git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        return proc.stdout.strip() if proc.returncode == 0 else ""  # a repository with no commit says "HEAD"
     except (OSError, subprocess.SubprocessError):
         return ""
 
