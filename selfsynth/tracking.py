@@ -244,8 +244,8 @@ def register_adapter(mlf, run, params: Params, method: str) -> None:
 
 
 def log_answers(mlf, predictions: list[dict], class_names: list[str], rnd: int) -> None:
-    """The explain answers of one round as a table in the active run (Artifacts / Evaluation in
-    the UI): question, answer, true and predicted class, whether it is right, judge scores."""
+    """The explain answers of one round as a table in the active run, to browse in the UI (the run's
+    Artifacts tab): question, answer, true and predicted class, whether it is right, judge scores."""
     rows = [{"image_id": x["id"], "question": x["question"], "answer": x["answer"],
              "label": class_names[x["label"]],
              "predicted": None if x["predicted"] is None else class_names[x["predicted"]],
