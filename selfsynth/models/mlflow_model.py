@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow.pyfunc
+import pandas as pd
 
 ADAPTER, BASE = "adapter", "base"
 INPUTS = ("image", "question")
@@ -34,7 +35,7 @@ class LoraAnswerer(mlflow.pyfunc.PythonModel):
         self.model = PeftModel.from_pretrained(model, context.artifacts[ADAPTER]).eval()
         self.max_new_tokens = int(config["max_new_tokens"])
 
-    def predict(self, context, model_input, params=None) -> list[str]:
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> list[str]:
         from ..generation.hf import HFGenerator, Sampling
 
         gen = HFGenerator(self.model, self.processor, batch_size=8)
