@@ -61,8 +61,9 @@ notebook: $(STAMP)
 	$(BIN)/python -m pip install -q jupyterlab
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab notebooks/analysis.ipynb
 
-mlflow: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db
+mlflow: $(STAMP)  # the runs of the first experiment (this MLflow opens every experiment on its GenAI overview)
+	@echo "runs: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+	$(BIN)/mlflow ui --host 127.0.0.1 --backend-store-uri sqlite:///mlflow.db
 
 clean:
 	rm -rf $(VENV)

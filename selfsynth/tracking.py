@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Iterator
 
 from .params import Params
+
+log = logging.getLogger(__name__)
 
 
 class TrackingError(RuntimeError):
@@ -59,7 +62,8 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
 
 def _git_revision() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10).stdout.strip()
+        proc = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        return proc.stdout.strip() if proc.returncode == 0 else ""  # a repository with no commit says "HEAD"
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -82,10 +86,22 @@ def params_key(params: Params, without: tuple[str, ...] = ()) -> str:
 
 
 def study_tags(params: Params) -> dict[str, str]:
-    """`study` names one run of the whole study (params incl. seed); `config` groups its seeds."""
+    """`study` names one run of the whole study (params incl. seed); `config` groups its seeds.
+    The readable ones (dataset, seed, DVC experiment, git commit) are what a person filters by."""
+    revision = _git_revision()
     return {"study": params_key(params), "config": params_key(params, ("seed",)),
-            "git_revision": _git_revision(), "dvc_exp": os.environ.get("DVC_EXP_NAME", ""),
-            "dataset": params.dataset.name, "seed": str(params.seed)}
+            "git_revision": revision, "mlflow.source.git.commit": revision,
+            "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), "dataset": params.dataset.name, "seed": str(params.seed)}
+
+
+EXPERIMENT_NOTE = """Visual rejection sampling with self-synthesized data (Shi et al., ICLR 2025) on `{dataset}`.
+
+One parent run per study (one `dvc repro` / `dvc exp run` of one configuration and seed), named
+`<DVC experiment or workspace>-seed<seed>-<study id>`. Under it: one run per method (params
+`method`, `rounds`, `dataset`; metrics with the round as step, round 0 = the base model) and one
+run per pipeline stage. Method runs hold the evaluation answers and rejection-sampling pairs as
+tables (Artifacts, `answers/`, `rejection/`) and the final LoRA adapter as a model, registered as
+`{dataset}-<method>` (one version per study)."""
 
 
 def _experiment(params: Params):
@@ -100,7 +116,46 @@ def _experiment(params: Params):
             mlflow.create_experiment(name, artifact_location=f"{artifacts}/{name}")
         except mlflow.exceptions.MlflowException:
             pass
-    return mlflow, mlflow.set_experiment(name)
+    experiment = mlflow.set_experiment(name)
+    # Model training, not GenAI: MLflow's own reading of an experiment. (3.17's UI opens every experiment
+    # on its GenAI overview all the same, its switch is per browser: the README gives the runs URL.)
+    defaults = {"mlflow.note.content": EXPERIMENT_NOTE.format(dataset=params.dataset.name),
+                "mlflow.experimentKind": "custom_model_development", "dataset": params.dataset.name}
+    for key, value in defaults.items():  # set once: a description edited in the UI stays
+        if key not in experiment.tags:
+            mlflow.set_experiment_tag(key, value)
+    return mlflow, experiment
+
+
+def _find_run(mlflow, experiment_id: str, **tags: str):
+    query = " and ".join(f"tags.{k} = '{v}'" for k, v in tags.items())
+    found = mlflow.search_runs([experiment_id], filter_string=query, output_format="list", max_results=1,
+                               order_by=["attributes.start_time ASC"])
+    return found[0] if found else None
+
+
+def study_run_name(tags: dict[str, str]) -> str:
+    return f"{tags['dvc_exp'] or 'workspace'}-seed{tags['seed']}-{tags['study'][:6]}"
+
+
+def _study_run_id(mlflow, experiment, params: Params, tags: dict[str, str]) -> str:
+    """The study's parent run, created by whichever stage comes first and closed at once: its
+    children (stages, methods) are what runs. Holds the study's params and readable tags."""
+    from mlflow.entities import Param
+
+    if found := _find_run(mlflow, experiment.experiment_id, kind="study", study=tags["study"]):
+        return found.info.run_id
+    client = mlflow.MlflowClient()
+    run = client.create_run(experiment.experiment_id, run_name=study_run_name(tags), tags={**tags, "kind": "study"})
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in flatten(params.model_dump()).items()])
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def method_params(params: Params, method: str) -> dict:
+    """What tells method runs apart in Compare and parallel coordinates, beside the study's params."""
+    return {**flatten(params.model_dump()), "method": method, "rounds": params.last_round,
+            "dataset": params.dataset.name}
 
 
 HOST_TAG, PID_TAG = "selfsynth.host", "selfsynth.pid"
@@ -114,30 +169,57 @@ def _claim(mlflow) -> None:
 
 @contextmanager
 def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
-    """A run for one stage of one study (describe, select, ...)."""
-    mlflow, _ = _experiment(params)
-    with mlflow.start_run(run_name=run_name):
+    """A run for one stage of one study (describe, select, ...), nested under the study's run."""
+    mlflow, experiment = _experiment(params)
+    study = study_tags(params)
+    parent = _study_run_id(mlflow, experiment, params, study)
+    with mlflow.start_run(run_name=f"{run_name}-{study['study'][:6]}",
+                          tags={"mlflow.parentRunId": parent, "kind": "stage"}):
         _claim(mlflow)
-        mlflow.set_tags({**study_tags(params), **{k: str(v) for k, v in tags.items()}})
+        mlflow.set_tags({**study, **{k: str(v) for k, v in tags.items()}})
         mlflow.log_params(flatten(params.model_dump()))
         yield mlflow
 
 
 @contextmanager
 def method_run(params: Params, method: str) -> Iterator[object]:
-    """The one run of a method in this study, reopened by every round: metrics carry the round
-    as their step, so the UI draws accuracy over rounds 1..K per method."""
+    """The one run of a method in this study, reopened by every stage that measures it: metrics
+    carry the round as their step (0 = the base model), so the UI draws accuracy over rounds."""
     mlflow, experiment = _experiment(params)
     tags = study_tags(params)
-    found = mlflow.search_runs([experiment.experiment_id], output_format="list", max_results=1,
-                               filter_string=f"tags.study = '{tags['study']}' and tags.kind = 'method' and tags.method = '{method}'")
-    if found:
-        with mlflow.start_run(run_id=found[0].info.run_id):
+    parent = _study_run_id(mlflow, experiment, params, tags)
+    if found := _find_run(mlflow, experiment.experiment_id, study=tags["study"], kind="method", method=method):
+        with mlflow.start_run(run_id=found.info.run_id):
             _claim(mlflow)
             yield mlflow
         return
-    with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}"):
+    with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}", tags={"mlflow.parentRunId": parent}):
         _claim(mlflow)
         mlflow.set_tags({**tags, "method": method, "kind": "method"})
-        mlflow.log_params(flatten(params.model_dump()))
+        mlflow.log_params(method_params(params, method))
         yield mlflow
+
+
+def log_answers(mlf, predictions: list[dict], class_names: list[str], rnd: int) -> None:
+    """The explain answers of one round as a table in the active run, to browse in the UI (the run's
+    Artifacts tab): question, answer, true and predicted class, whether it is right, judge scores."""
+    rows = [{"image_id": x["id"], "question": x["question"], "answer": x["answer"],
+             "label": class_names[x["label"]],
+             "predicted": None if x["predicted"] is None else class_names[x["predicted"]],
+             "correct": x["predicted"] == x["label"], **{f"judge.{k}": v for k, v in x.get("judge", {}).items()}}
+            for x in predictions if "task" not in x]  # general-ability rows carry a task
+    mlf.log_table(_columns(rows), artifact_file=f"answers/round-{rnd}.json")
+
+
+def log_pairs(mlf, pairs: list[dict], rnd: int) -> None:
+    """The rejection step's training pairs of one round: `kept` is a sampled candidate, `fallback`
+    the simple question that replaced a group none of whose candidates passed."""
+    rows = [{"image_id": x["image_id"], "label": x["label"], "question": x["question"], "answer": x["answer"],
+             "score": x.get("score"), "outcome": "kept" if x["source"] == "candidate" else x["source"]}
+            for x in pairs]
+    mlf.log_table(_columns(rows), artifact_file=f"rejection/round-{rnd}.json")
+
+
+def _columns(rows: list[dict]) -> dict[str, list]:
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return {k: [r.get(k) for r in rows] for k in keys}

@@ -12,7 +12,7 @@ from pathlib import Path
 from selfsynth.checks import read_concepts
 from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.io import write_json, write_jsonl
-from selfsynth.layout import metrics_path, model_dir, predictions_path
+from selfsynth.layout import METHODS, metrics_path, model_dir, predictions_path
 from selfsynth.lmm.backend import make_generator, open_generator
 from selfsynth.lmm.llm_client import CachedChat
 from selfsynth.lmm.load import load_lmm
@@ -22,7 +22,7 @@ from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
-from selfsynth.tracking import flatten, method_run
+from selfsynth.tracking import flatten, log_answers, method_run
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
@@ -83,8 +83,10 @@ def main(rnd: int, methods: list[str]) -> None:
     for (*_, method, r, _ref), (metrics, predictions) in zip(jobs, results):
         write_jsonl(predictions_path(method, r), predictions)
         write_json(metrics_path(method, r), metrics)
-        with method_run(params, method) as mlf:
-            mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
+        for run in (METHODS if method == "base" else (method,)):  # round 0, the base model, starts every method's curve
+            with method_run(params, run) as mlf:
+                mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
+                log_answers(mlf, predictions, world.class_names, r)
         log.info("%s round %d: %s", method, r, metrics)
     summarize(", ".join(f"{m} r{r} accuracy {x['accuracy']:.3f} CS {x['CS']:.3f}"
                         for (*_, m, r, _ref), (x, _) in zip(jobs, results)))

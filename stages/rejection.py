@@ -23,7 +23,7 @@ from selfsynth.method.synthesize import template_pairs
 from selfsynth.metrics.encoders import make_encoder
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
-from selfsynth.tracking import flatten, method_run
+from selfsynth.tracking import flatten, log_pairs, method_run
 from stages import summarize
 
 log = logging.getLogger("rejection")
@@ -62,6 +62,7 @@ def main(rnd: int) -> None:
     for method, s in stats.items():
         with method_run(params, method) as mlf:
             mlf.log_metrics({f"rejection.{k}": v for k, v in flatten(s).items()}, step=rnd)
+            log_pairs(mlf, pairs[method], rnd)
     summarize(f"round {rnd}: " + ", ".join(f"{m} {s['pairs']} pairs, {s['accepted']:.0%} kept a candidate"
                                           for m, s in stats.items()))
 

@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from selfsynth.io import atomic_path, read_json, read_jsonl
-from selfsynth.layout import metrics_path, predictions_path
+from selfsynth.layout import METHODS, predictions_path
 from selfsynth.params import load_params
 from selfsynth.plots import note_figure
 from selfsynth.preflight import stage_start
@@ -17,6 +17,7 @@ from selfsynth.report.figures import (
 )
 from selfsynth.report.html import write_index
 from selfsynth.report.paper import paper_table_markdown
+from selfsynth.report.record import record_study
 from selfsynth.report.study import ROW_METHODS, study_from_files
 from selfsynth.report.tables import (
     accuracy_table,
@@ -27,7 +28,7 @@ from selfsynth.report.tables import (
     text_quality_table,
 )
 from selfsynth.report.verdict import intervals_table, paired_table, verdict_markdown
-from selfsynth.tracking import flatten, method_run, mlflow_run, params_key
+from selfsynth.tracking import params_key
 from stages import summarize
 
 REPORTS = Path("reports")
@@ -152,24 +153,11 @@ own `config` and `dvc_exp`, and reports/ablations-study.md sets them against thi
         w.writerow(["round", *ROW_METHODS[1:]])
         for r in range(1, k + 1):
             w.writerow([r, *(f"{study.mean(m, r, 'accuracy'):.4f}" for m in ROW_METHODS[1:])])
-    log_to_mlflow(params, k)
+    record_study(params, METHODS, [REPORTS / name for name in (
+        "index.html", "table1.md", "ablations.md", "accuracy.png", "curves.png", "select_descriptions.png",
+        "select_beta.png", "select_encoders.png")])
     summarize(f"reports/index.html (open it in a browser), table1.md, ablations.md; round {k} accuracy "
               + ", ".join(f"{m} {100 * study.mean(m, k, 'accuracy'):.1f}%" for m in ROW_METHODS[1:]))
-
-
-def log_to_mlflow(params, k: int) -> None:
-    """Every method's run gets every round's metrics, not only the rounds evaluated since the last
-    param change: DVC reruns only what a change touches, so a new configuration's runs would
-    otherwise miss the rounds it reused. The report's files go to a run of their own."""
-    for method in ROW_METHODS:
-        with method_run(params, method) as mlf:
-            for rnd in ([0] if method == "base" else range(1, k + 1)):
-                values = flatten(read_json(metrics_path(method, rnd)))
-                mlf.log_metrics({key: v for key, v in values.items() if isinstance(v, (int, float))}, step=rnd)
-    with mlflow_run(params, "report", stage="report") as mlf:
-        for name in ("index.html", "table1.md", "ablations.md", "accuracy.png", "curves.png", "select_descriptions.png",
-                     "select_beta.png", "select_encoders.png"):
-            mlf.log_artifact(str(REPORTS / name))
 
 
 if __name__ == "__main__":

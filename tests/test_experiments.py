@@ -153,8 +153,10 @@ def test_a_queued_experiment_logs_into_the_workspace_store(tmp_path, monkeypatch
 
     import mlflow
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    runs = mlflow.search_runs(search_all_experiments=True, output_format="list")
-    assert [(r.data.tags["dvc_exp"], r.data.params["select.beta"]) for r in runs] == [("beta-0.8", "0.8")]
+    runs = mlflow.search_runs(search_all_experiments=True, output_format="list", order_by=["tags.kind"])
+    # the probe's stage run and its study's parent run
+    assert [(r.data.tags["kind"], r.data.tags["dvc_exp"], r.data.params["select.beta"]) for r in runs] == \
+        [("stage", "beta-0.8", "0.8"), ("study", "beta-0.8", "0.8")]
     artifacts = runs[0].info.artifact_uri.removeprefix("file://")
     assert Path(artifacts).is_relative_to(tmp_path / "mlartifacts") and (Path(artifacts) / "probe.txt").exists()
     assert not list((tmp_path / ".dvc").rglob("mlflow.db")), "a run went into the temporary copy"

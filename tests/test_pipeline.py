@@ -65,7 +65,7 @@ def test_base_metrics_are_written(micro_project):
 def test_mlflow_has_the_pretraining_and_evaluation_runs(micro_project):
     root, _ = micro_project
     with sqlite3.connect(root / "mlflow.db") as db:
-        runs = {name for (name,) in db.execute("select name from runs")}
+        runs = {name.rsplit("-", 1)[0] for (name,) in db.execute("select name from runs")}  # <stage>-<study id>
         metrics = {key for (key,) in db.execute("select distinct key from metrics")}
     assert {"base-pretrain", "evaluate-base"} <= runs
     assert {"pretrain_loss", "vision_attribute_accuracy", "identification.accuracy"} <= metrics

@@ -40,7 +40,8 @@ def study_from_runs(uri: str, runs: list) -> Study:
         method, seed = run.data.tags["method"], int(run.data.tags.get("seed", 0))
         for score in SCORES:
             for m in sorted(client.get_metric_history(run.info.run_id, score), key=lambda m: m.timestamp):
-                cells[(method, m.step, seed)][score] = m.value  # the last logged value wins (a rerun)
+                # step 0 of every method run is the base model; the last logged value wins (a rerun)
+                cells[("base" if m.step == 0 else method, m.step, seed)][score] = m.value
     rounds = max((rnd for (_, rnd, _) in cells), default=0)
     study = Study(rounds, seeds=sorted({seed for (_, _, seed) in cells}))
     for (method, rnd, _seed), values in sorted(cells.items()):

@@ -1,0 +1,123 @@
+"""MLflow as its users know it: the micro study's record, read back through MLflow's own client."""
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from selfsynth.layout import METHODS
+
+DATASET = "aviary"  # the micro study's (tests/conftest.py micro_params), also its experiment
+
+
+@pytest.fixture(scope="module")
+def record(micro_project):
+    """The micro study's MLflow store: its client, the study's parent run and its children."""
+    from mlflow import MlflowClient
+
+    root, _ = micro_project
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    experiment = client.get_experiment_by_name(DATASET)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    methods = [r for r in runs if r.data.tags.get("kind") == "method"]
+    parent_id = methods[0].data.tags["mlflow.parentRunId"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+    return root, client, experiment, client.get_run(parent_id), children
+
+
+def test_a_study_is_one_parent_run_with_a_child_per_method_and_per_stage(record):
+    _, _, _, parent, children = record
+    study = parent.data.tags["study"]
+    assert parent.data.tags["kind"] == "study"
+    assert parent.info.run_name.startswith("workspace-seed0-") and study[:6] in parent.info.run_name
+    assert {parent.data.tags[k] for k in ("dataset", "seed")} == {DATASET, "0"}
+    assert parent.data.tags["mlflow.source.git.commit"] == parent.data.tags["git_revision"]
+    assert sorted(r.data.tags["method"] for r in children if r.data.tags["kind"] == "method") == sorted(METHODS)
+    stages = {r.info.run_name for r in children if r.data.tags["kind"] == "stage"}
+    assert {f"{s}-{study[:6]}" for s in ("base-pretrain", "evaluate-base", "select", "report")} <= stages
+    assert all(r.data.tags["study"] == study for r in children)
+
+
+def test_method_runs_differ_in_their_method_rounds_and_dataset_params(record):
+    """What Compare and parallel coordinates separate them by: not only a tag."""
+    _, _, _, _, children = record
+    methods = [r for r in children if r.data.tags["kind"] == "method"]
+    assert {r.data.params["method"] for r in methods} == set(METHODS)
+    assert {(r.data.params["rounds"], r.data.params["dataset"]) for r in methods} == {("2", DATASET)}
+
+
+def test_every_method_run_has_rounds_0_to_k_as_steps_each_logged_once(record):
+    root, client, _, _, children = record
+    for run in (r for r in children if r.data.tags["kind"] == "method"):
+        assert {m.step for m in client.get_metric_history(run.info.run_id, "accuracy")} == {0, 1, 2}
+    with sqlite3.connect(root / "mlflow.db") as db:
+        logged = Counter(db.execute("select run_uuid, key, step from metrics").fetchall())
+    assert max(logged.values()) == 1, [k for k, n in logged.items() if n > 1][:5]
+    base = [client.get_metric_history(r.info.run_id, "accuracy")[0].value
+            for r in children if r.data.tags["kind"] == "method"]
+    assert len(set(base)) == 1, "round 0 is the one base model in every method's run"
+
+
+def test_the_experiment_describes_itself_and_opens_on_its_runs(record):
+    _, _, experiment, _, _ = record
+    assert "rejection sampling" in experiment.tags["mlflow.note.content"]
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_answers_and_rejection_pairs_are_tables_in_the_method_runs(record):
+    import mlflow
+
+    _, client, experiment, _, children = record
+    mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_experiment(experiment_id=experiment.experiment_id)  # load_table searches the active one
+    runs = {r.data.tags["method"]: r.info.run_id for r in children if r.data.tags["kind"] == "method"}
+    answers = mlflow.load_table("answers/round-2.json", run_ids=[runs["ours"]])
+    assert {"question", "answer", "label", "predicted", "correct"} <= set(answers.columns) and len(answers) == 6
+    assert len(mlflow.load_table("answers/round-0.json", run_ids=[runs["nl"]])) == 6
+    pairs = mlflow.load_table("rejection/round-2.json", run_ids=[runs["ours"]])
+    assert set(pairs["outcome"]) <= {"kept", "fallback"} and len(pairs) > 0
+    assert set(mlflow.load_table("rejection/round-2.json", run_ids=[runs["nofilter"]])["outcome"]) == {"kept"}
+
+
+def test_each_method_is_a_registered_model_that_loads_and_answers_an_image(record):
+    import mlflow
+
+    root, client, _, _, children = record
+    mlflow.set_tracking_uri(client.tracking_uri)
+    ours = next(r for r in children if r.data.tags.get("method") == "ours")
+    assert {m.name for m in client.search_registered_models()} == {f"{DATASET}-{m}" for m in METHODS}
+    name, version = ours.data.tags["registered_model"], ours.data.tags["model_version"]
+    assert client.get_model_version(name, version).tags["study"] == ours.data.tags["study"]
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    image = next((root / "data/world").rglob("*.png"))
+    answers = model.predict(pd.DataFrame({"image": [str(image)], "question": ["What bird is this?"]}))
+    assert len(answers) == 1 and isinstance(answers[0], str) and answers[0].strip()
+
+
+def test_the_report_fills_in_only_the_rounds_a_method_run_lacks(tmp_path, monkeypatch):
+    """A configuration whose round-1 stages DVC reused never logged round 1: the report logs it
+    (and round 0) from the metrics files, and leaves the round the evaluate stage logged alone."""
+    from selfsynth.io import write_json
+    from selfsynth.params import load_params
+    from selfsynth.report.record import fill_rounds
+    from selfsynth.tracking import method_run
+
+    from tests.conftest import REPO
+
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    for method, rnd, acc in (("base", 0, 0.1), ("ours", 1, 0.2), ("ours", 2, 0.3)):
+        write_json(f"metrics/{method}/round-{rnd}.json", {"accuracy": acc, "offline": {"EE": 0.5}})
+    params = load_params()
+    with method_run(params, "ours") as mlf:
+        mlf.log_metric("accuracy", 0.35, step=2)  # the evaluate stage of this configuration
+    with method_run(params, "ours") as mlf:
+        assert fill_rounds(mlf, "ours", 2) == [0, 1]
+        assert fill_rounds(mlf, "ours", 2) == []
+        history = mlf.MlflowClient().get_metric_history(mlf.active_run().info.run_id, "accuracy")
+        ee = mlf.MlflowClient().get_metric_history(mlf.active_run().info.run_id, "offline.EE")
+    assert sorted((m.step, m.value) for m in history) == [(0, 0.1), (1, 0.2), (2, 0.35)]
+    assert sorted(m.step for m in ee) == [0, 1]
