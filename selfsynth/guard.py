@@ -14,6 +14,8 @@ import sys
 import time
 import traceback
 
+from .errors import InputError
+
 log = logging.getLogger("stage")
 
 PR_SET_PDEATHSIG = 1
@@ -80,10 +82,13 @@ def _cause(exc: BaseException) -> str:
 
 
 def _excepthook(kind, exc, tb):
-    """One traceback (the worker's, when the error came from one), then one line saying it failed."""
+    """One line saying it failed and why; before it, one traceback (the worker's, when the error
+    came from one) — none for an interrupt or a bad input, which the line names already."""
     code = 128 + _state.get("signal", signal.SIGINT) if issubclass(kind, KeyboardInterrupt) else 1
     remote = exc.__cause__ if type(exc.__cause__).__name__ == "_RemoteTraceback" else None
-    if remote is not None:  # the worker's traceback, not the pool plumbing that carried it back
+    if issubclass(kind, InputError):
+        pass
+    elif remote is not None:  # the worker's traceback, not the pool plumbing that carried it back
         sys.stderr.write(str(remote).strip() + "\n")
     elif not issubclass(kind, KeyboardInterrupt):
         traceback.print_exception(kind, exc, tb)

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from .errors import InputError
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -345,7 +347,7 @@ class Params(Strict):
         return 1 + len(self.rounds)
 
 
-class ParamsError(ValueError):
+class ParamsError(ValueError, InputError):
     pass
 
 

@@ -48,8 +48,14 @@ def main() -> None:
         write_json(METRICS, metrics)
         mlf.log_artifact(str(PREDICTIONS))
     summarize(f"base: accuracy {metrics['identification']['accuracy']:.3f}, descriptions F1 "
-              f"{metrics['description_greedy']['f1']:.3f} (greedy) / {metrics['description_t1']['f1']:.3f} (sampled), "
-              f"general ability {metrics['general_ability']['attribute_accuracy']:.3f}")
+              f"{_figure(metrics['description_greedy'], 'f1')} (greedy) / {_figure(metrics['description_t1'], 'f1')} "
+              f"(sampled), general ability {_figure(metrics['general_ability'], 'attribute_accuracy')}")
+
+
+def _figure(metrics: dict, key: str) -> str:
+    """A figure for the summary line; real data has none for what it cannot score (a note instead)."""
+    value = metrics.get(key)
+    return f"{value:.3f}" if isinstance(value, (int, float)) else "n/a"
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
+import yaml
 import pytest
 
 from selfsynth.io import atomic_path
@@ -106,6 +107,16 @@ def world(tmp_path_factory):
     return root
 
 
+def slow_training(root: Path) -> dict:
+    """Params under which round 1 trains for many seconds, so a signal lands mid-training however
+    fast the machine (the micro round takes ~2 s); returns the original params to restore."""
+    original = yaml.safe_load((root / "params.yaml").read_text())
+    slow = yaml.safe_load((root / "params.yaml").read_text())
+    slow["train"]["epochs"] = 200
+    write_params(root, slow)
+    return original
+
+
 def rounds_written(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in (root / "models").glob("*/round-1*"))
 
@@ -117,6 +128,7 @@ def test_kill_9_of_a_stage_kills_its_workers_and_nothing_is_written_after(world,
     reference = digest(root, "models/*/round-1/**/*.safetensors")
     shutil.rmtree(root / "models/nl/round-1"), shutil.rmtree(root / "models/lge/round-1")
     shutil.rmtree(root / "models/ours/round-1"), shutil.rmtree(root / "models/nofilter/round-1")
+    original = slow_training(root)
     proc = start(root, *TRAIN)
     workers = workers_of(proc, 2)
     time.sleep(2)  # mid-training
@@ -125,6 +137,7 @@ def test_kill_9_of_a_stage_kills_its_workers_and_nothing_is_written_after(world,
     assert gone(workers), "workers outlived their stage"
     time.sleep(3)  # the time a surviving worker took to write its model
     assert rounds_written(root) == []
+    write_params(root, original)
     rerun = stage(root, *TRAIN)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert digest(root, "models/*/round-1/**/*.safetensors") == reference
@@ -135,6 +148,7 @@ def test_an_interrupted_stage_cancels_its_queue_and_exits_with_one_line(world, t
     root = copy(world, tmp_path)
     for m in ("nl", "lge", "ours", "nofilter"):
         shutil.rmtree(root / f"models/{m}/round-1")
+    slow_training(root)
     proc = start(root, *TRAIN)
     workers = workers_of(proc, 2)
     time.sleep(1)

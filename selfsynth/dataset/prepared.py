@@ -8,13 +8,13 @@ from typing import Iterable
 from PIL import Image
 from tqdm import tqdm
 
+from ..errors import InputError
 from ..io import read_json, read_jsonl
-
 
 NO_TRUTH = "skipped: a real dataset does not record which features each image shows"
 
 
-class DatasetError(ValueError):
+class DatasetError(ValueError, InputError):
     pass
 
 

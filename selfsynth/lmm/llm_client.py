@@ -13,13 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
+from ..errors import InputError
 from ..io import read_json, write_json
 
 SAVE_EVERY = 50  # new replies between cache flushes (or a tenth of the cache): a crash loses little,
                  # and rewriting the whole file stays linear in its size overall
 
 
-class LLMError(RuntimeError):
+class LLMError(RuntimeError, InputError):
     pass
 
 

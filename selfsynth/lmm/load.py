@@ -8,10 +8,12 @@ from pathlib import Path
 import torch
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
+from ..errors import InputError
+
 SOURCE_FILE = "source.json"  # written by the base stage when it pins an external directory
 
 
-class ModelDirError(ValueError):
+class ModelDirError(ValueError, InputError):
     pass
 
 

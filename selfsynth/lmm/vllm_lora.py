@@ -18,13 +18,15 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from ..errors import InputError
+
 PEFT_PREFIX = "base_model.model."
 # transformers 5 (LlavaModel inside LlavaForConditionalGeneration) -> llava-hf's original layout
 NEW_LM_PREFIX, LEGACY_LM_PREFIX = "model.language_model.", "language_model.model."
 LORA_KEY = re.compile(r"^language_model\.model\.layers\.\d+\.(self_attn|mlp)\.(\w+)\.lora_[AB]\.weight$")
 
 
-class AdapterExportError(ValueError):
+class AdapterExportError(ValueError, InputError):
     pass
 
 

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
+from ..errors import InputError
 from ..io import read_json
 from ..lmm.llm_client import CachedChat
 from ..params import Params
@@ -31,7 +32,7 @@ CUB_THRESHOLD = 50.0
 CUB_MAX_PER_CLASS = 15
 
 
-class ConceptsError(ValueError):
+class ConceptsError(ValueError, InputError):
     pass
 
 

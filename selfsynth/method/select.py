@@ -27,6 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from ..metrics.encoders import TfidfEncoder, embed_unique, make_encoder
 
 TAU = 0.1
@@ -42,7 +43,7 @@ NEG_FLOOR = np.finfo(np.float64).tiny
 CHUNK_ELEMENTS = 1 << 22  # similarity-matrix elements per block (~32 MB as float64)
 
 
-class SelectionError(ValueError):
+class SelectionError(ValueError, InputError):
     pass
 
 

@@ -19,6 +19,8 @@ from typing import Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from ..errors import InputError
+
 Role = Literal["query", "passage"]
 ROLES: tuple[str, ...] = ("query", "passage")
 E5_PREFIXES: dict[str, str] = {"query": "query: ", "passage": "passage: "}
@@ -27,7 +29,7 @@ PROGRESS_MIN = 2048  # inputs at least this long get a tqdm bar
 _E5_RE = re.compile(r"(?<![a-z0-9])e5(?![a-z0-9])")
 
 
-class EncoderError(ValueError):
+class EncoderError(ValueError, InputError):
     pass
 
 

@@ -9,6 +9,8 @@ import os
 
 from accelerate import PartialState
 
+from ..errors import InputError
+
 
 def is_main_process() -> bool:
     """Rank 0, or a plain single process."""
@@ -20,7 +22,7 @@ def wait_for_everyone() -> None:
     PartialState().wait_for_everyone()
 
 
-class SeveralProcessesError(RuntimeError):
+class SeveralProcessesError(RuntimeError, InputError):
     pass
 
 
