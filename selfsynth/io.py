@@ -9,6 +9,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .errors import InputError
+
+
+class FileFormatError(ValueError, InputError):
+    """A file the study reads is not in its format (the message names the file and line)."""
+
 
 @contextmanager
 def atomic_path(target: str | Path, directory: bool = False) -> Iterator[Path]:
@@ -58,7 +64,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not valid JSON: {e}") from None
+                    raise FileFormatError(f"{path}:{n}: not valid JSON: {e}") from None
     return rows
 
 
@@ -69,4 +75,4 @@ def read_json(path: str | Path):
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON: {e}") from None
+        raise FileFormatError(f"{path}: not valid JSON: {e}") from None
