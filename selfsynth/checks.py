@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .concepts import validate_concepts
-from .data.dataset import PreparedDataset
+from .dataset.prepared import PreparedDataset
 from .io import read_json
+from .method.concepts import validate_concepts
 from .params import Params, ParamsError
 
 
 def check_encoders(params: Params, source: str = "params.yaml") -> None:
     """Every encoder select will use exists now (a directory is checked, not loaded)."""
-    from .encoders import EncoderError, make_encoder
+    from .metrics.encoders import EncoderError, make_encoder
 
     named = [("select.encoder", params.select.encoder),
              *((f"select.sweep.encoders.{i}", e) for i, e in enumerate(params.select.sweep.encoders))]

@@ -36,7 +36,7 @@ class LoraAnswerer(mlflow.pyfunc.PythonModel):
         self.max_new_tokens = int(config["max_new_tokens"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> list[str]:
-        from ..generation.hf import HFGenerator, Sampling
+        from .hf import HFGenerator, Sampling
 
         gen = HFGenerator(self.model, self.processor, batch_size=8)
         answers = gen.generate([str(p) for p in model_input["image"]], list(model_input["question"]),
