@@ -27,7 +27,7 @@ from selfsynth.report.tables import (
     rejection_table,
     text_quality_table,
 )
-from selfsynth.report.verdict import intervals_table, paired_table, verdict_markdown
+from selfsynth.report.verdict import decided_claims, intervals_table, paired_table, verdict_markdown
 from selfsynth.tracking import params_key
 from stages import summarize
 
@@ -61,10 +61,14 @@ Configured: encoder `{params.select.encoder}`, beta {params.select.beta}: precis
 """
 
 
-def uncertainty_section(params, k: int) -> str:
-    """95 % intervals over test images, paired differences and the claims decided from them."""
-    rows = {(m, r): read_jsonl(predictions_path(m, r)) for m in ROW_METHODS
+def prediction_rows(k: int) -> dict:
+    """(method, round) -> the per-image rows on disk (none when only metrics files were pulled)."""
+    return {(m, r): read_jsonl(predictions_path(m, r)) for m in ROW_METHODS
             for r in ([0] if m == "base" else range(1, k + 1)) if predictions_path(m, r).is_file()}
+
+
+def uncertainty_section(params, k: int, rows: dict) -> str:
+    """95 % intervals over test images, paired differences and the claims decided from them."""
     b, conf, seed = params.report.bootstrap, params.report.confidence, params.seed
     last = [("base", 0)] + [(m, k) for m in ROW_METHODS[1:]]
     pairs = [(("ours", k), (o, k)) for o in ROW_METHODS[1:] if o != "ours"] + [(("ours", k), ("base", 0))]
@@ -98,6 +102,10 @@ def main() -> None:
     sweep = read_json("reports/select_sweep.json")
     select = read_json("metrics/select.json")
     title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, params {params_key(params)}"
+    rows = prediction_rows(k)
+    verdicts = decided_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed) if rows else None
+    claims = ("The paper's claims are decided from paired intervals below (*The verdict with uncertainty*)."
+              if rows else f"## The paper's claims on the means (no per-image answers on disk)\n\n{claims_markdown(study)}")
 
     write_text(REPORTS / "table1.md", f"""# Table 1 — {title}
 
@@ -112,15 +120,13 @@ perplexity under the base model, lower is better; general ability: attribute-que
 
 {final_scores_table(study)}
 
-## The paper's claims on this run
-
-{claims_markdown(study)}
+{claims}
 
 ## Explanation text per method and round
 
 {text_quality_table(study)}
 
-{uncertainty_section(params, k)}
+{uncertainty_section(params, k, rows) if rows else ""}
 
 ## Rejection sampling (steps 2.5 / 2.6)
 
@@ -140,7 +146,7 @@ queues and runs them, `dvc exp show` compares them, each is a set of MLflow runs
 own `config` and `dvc_exp`, and reports/ablations-study.md sets them against this study.
 """)
     accuracy_over_rounds(study, REPORTS / "accuracy.png", f"accuracy per round — {title}")
-    write_index(study, REPORTS, title)
+    write_index(study, REPORTS, title, verdicts=verdicts)
     if "note" in sweep:  # a real dataset: no per-image truth to score the selection against
         for name in ("select_descriptions", "select_beta", "select_encoders"):
             note_figure(REPORTS / f"{name}.png", f"{name} — {params.dataset.name}", sweep["note"])

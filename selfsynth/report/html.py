@@ -38,6 +38,7 @@ th:first-child,td:first-child,td.l,th.l{text-align:left}th{background:#eef1f5;fo
 .ci{color:#6b7480;font-size:12px;display:block}.note{color:#5b6572;font-size:13px;max-width:900px}
 .ok{background:#dff3e4;color:#17612e;font-weight:600;padding:2px 8px;border-radius:10px;white-space:nowrap}
 .no{background:#fbe1e1;color:#8d1c1c;font-weight:600;padding:2px 8px;border-radius:10px;white-space:nowrap}
+.un{background:#eceff3;color:#3c4654;font-weight:600;padding:2px 8px;border-radius:10px;white-space:nowrap}
 .figure{background:#fff;padding:8px;box-shadow:0 1px 2px #0001;max-width:100%}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:14px}
 .card{background:#fff;border-radius:6px;box-shadow:0 1px 3px #0002;padding:12px;display:flex;gap:12px}
@@ -145,12 +146,22 @@ def final_scores_html(study: Study) -> str:
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def claims_html(study: Study) -> str:
+def claims_html(study: Study, verdicts: list[tuple[str, str, str]] | None = None) -> str:
+    """The claims decided from paired intervals over test images (report.verdict) when the
+    per-image rows are on disk; otherwise compared on the means, and said so."""
+    if verdicts:
+        css = {"holds": "ok", "does not hold": "no"}
+        rows = "".join(f"<tr><td>{esc(claim)}</td><td><span class={css.get(v, 'un')}>{esc(v)}</span></td>"
+                       f"<td class=l>{esc(ev)}</td></tr>" for claim, v, ev in verdicts)
+        return (f"<table><tr><th>the paper's claim</th><th>verdict</th><th class=l>paired difference, 95 % "
+                f"interval</th></tr>{rows}</table><p class=note>Holds when the bootstrap interval of the paired "
+                "difference lies above 0, does not hold below 0, undecided when it contains 0.</p>")
     rows = "".join(f"<tr><td>{esc(claim)}</td><td><span class={'ok' if ok else 'no'}>"
                    f"{'holds' if ok else 'does not hold'}</span></td><td class=l>{esc(ev)}</td></tr>"
                    for claim, ok, ev in check_claims(study))
     return (f"<table><tr><th>the paper's claim</th><th>verdict</th><th class=l>evidence (mean)</th></tr>{rows}</table>"
-            "<p class=note>A verdict compares means; where the intervals of Table 1 overlap, it is not a finding.</p>")
+            "<p class=note>No per-image answers on disk: the verdict compares means; where the intervals of "
+            "Table 1 overlap, it is not a finding.</p>")
 
 
 def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[str, Path], count: int = 6) -> str:
@@ -238,7 +249,8 @@ def world_images(inputs: Inputs) -> tuple[list[str], dict[str, dict], dict[str, 
     return [lab["name"] for lab in labels], manifest, {i: p for i, p in paths.items() if p.is_file()}
 
 
-def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs()) -> Path:
+def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs(),
+                verdicts: list[tuple[str, str, str]] | None = None) -> Path:
     """Write reports/curves.png and reports/index.html; returns the page's path."""
     intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, inputs.root)
     curves = out_dir / "curves.png"
@@ -255,7 +267,7 @@ def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs
 <a href="#scores">All scores</a><a href="#gallery">Answers</a><a href="#selection">Concept selection</a></nav>
 <h2 id=table1>Table 1 — accuracy per round</h2>{table1_html(study, intervals)}
 <h2 id=curves>Accuracy and CS over the rounds</h2><img class=figure alt="accuracy and CS per round" src="{curves_uri}">
-<h2 id=claims>The paper's claims on this run</h2>{claims_html(study)}
+<h2 id=claims>The paper's claims on this run</h2>{claims_html(study, verdicts)}
 <h2 id=scores>Every score after the last round</h2>{final_scores_html(study)}
 <p class=note>EE, CS, grounding: the offline judges (or the LLM judge with evaluate.judge: llm); FS: perplexity
 under the base model, lower is better; general ability: attribute-question accuracy.</p>

@@ -49,18 +49,23 @@ def _scale(metric: str) -> tuple[float, int]:
     return (100.0, 1) if metric in PERCENT else (1.0, 3 if not metric.startswith("FS") else 1)
 
 
-def verdict_markdown(rows: Rows, k: int, n_boot: int, confidence: float, seed: int) -> str:
-    lines = []
+def decided_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int) -> list[tuple[str, str, str]]:
+    """(claim, verdict, evidence) for every claim whose two cells have prediction rows."""
+    out = []
     for c in claims(k):
         if c.a not in rows or c.b not in rows:
             continue
         d = paired_difference(rows[c.a], rows[c.b], c.metric, n_boot, confidence, seed)
-        v = decide(d)
         scale, digits = _scale(c.metric)
         ev = "no interval" if d is None else (f"{c.a[0]} r{c.a[1]} − {c.b[0]} r{c.b[1]} = {d.fmt(scale, digits)} "
                                               f"on {d.n} images")
-        lines.append(f"- {'**' + v + '**' if v != 'holds' else v}: {c.text} — {ev}")
-    return "\n".join(lines)
+        out.append((c.text, decide(d), ev))
+    return out
+
+
+def verdict_markdown(rows: Rows, k: int, n_boot: int, confidence: float, seed: int) -> str:
+    return "\n".join(f"- {'**' + v + '**' if v != 'holds' else v}: {text} — {ev}"
+                     for text, v, ev in decided_claims(rows, k, n_boot, confidence, seed))
 
 
 def intervals_table(rows: Rows, cells: Sequence[tuple[str, int]], n_boot: int, confidence: float, seed: int) -> str:
