@@ -3,36 +3,19 @@
 Each claim is a paired comparison on the same test images (method a minus method b, or one method
 at two rounds): it holds when the bootstrap interval of the difference lies above 0, does not hold
 when it lies below 0, and is undecided when it contains 0 — more test images (world.test_per_class)
-or seeds narrow it. The claims are those of claims.py, on the last round.
+or seeds narrow it. The claims are claims.claims(k), on the last round.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from .claims import claims
 from .intervals import METRICS, Interval, metric_interval, paired_difference
 from .tables import LABELS
 
 Rows = Mapping[tuple[str, int], Sequence[dict]]  # (method, round) -> prediction rows
 PERCENT = {"accuracy", "accuracy_lenient"}
 PAIRED_METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS_masked", "well_formed", "repeated_ngram")
-
-
-@dataclass(frozen=True)
-class Claim:
-    text: str
-    a: tuple[str, int]  # claimed higher on `metric` than b
-    b: tuple[str, int]
-    metric: str
-
-
-def claims(k: int) -> list[Claim]:
-    out = [Claim("ours: accuracy rises over the rounds", ("ours", k), ("ours", 1), "accuracy")] if k > 1 else []
-    out += [Claim(f"ours above {o} on CS (round {k})", ("ours", k), (o, k), "CS") for o in ("nl", "lge")]
-    out += [Claim(f"w/o filtering below ours on {s} (round {k})", ("ours", k), ("nofilter", k), s)
-            for s in ("accuracy", "CS")]
-    out.append(Claim(f"ours above L+GE on accuracy (round {k})", ("ours", k), ("lge", k), "accuracy"))
-    return out
 
 
 def decide(diff: Interval | None) -> str:
