@@ -343,22 +343,22 @@ def test_killing_dvc_kills_the_stage_it_runs(dvc_project):
 
 # -- bad inputs: named by file, before work, nothing written --
 
-def truncate_first_test_image(root: Path) -> Path:
-    row = next(json.loads(x) for x in (root / "data/world/manifest.jsonl").read_text().splitlines()
-               if json.loads(x)["split"] == "test")
+def truncate_first_image(root: Path, split: str) -> Path:
+    """Cut the first image of a split in half: it still opens, and fails when decoded."""
+    row = next(r for r in map(json.loads, (root / "data/world/manifest.jsonl").read_text().splitlines())
+               if r["split"] == split)
     path = root / "data/world" / row["image"]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
+
+
+def truncate_first_test_image(root: Path) -> Path:
+    return truncate_first_image(root, "test")
 
 
 def truncate_first_train_image(root: Path) -> Path:
-    row = next(json.loads(x) for x in (root / "data/world/manifest.jsonl").read_text().splitlines()
-               if json.loads(x)["split"] == "train")
-    path = root / "data/world" / row["image"]
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    return path
+    return truncate_first_image(root, "train")
 
 
 @pytest.mark.parametrize("stage_args, spoil", [
