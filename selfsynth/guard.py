@@ -13,6 +13,7 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from .errors import InputError
 
@@ -48,6 +49,14 @@ def die_with_parent(parent: int) -> None:
     _state["parent"] = parent
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def started_by_dvc(pid: int) -> bool:
+    """Whether `pid` is a dvc process. An orphan is handed to init (or a subreaper), never to dvc."""
+    try:
+        return b"dvc" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc (not Linux): nothing to tell by
+        return True
 
 
 def ensure_parent_alive() -> None:
@@ -118,7 +127,11 @@ def install() -> None:
     import atexit
 
     if os.environ.get("DVC_STAGE"):  # run by `dvc repro`: a killed dvc takes the stage (and so its workers) along
-        die_with_parent(os.getppid())
+        parent = os.getppid()
+        die_with_parent(parent)
+        if not started_by_dvc(parent):  # dvc died before prctl above: this stage already is an orphan
+            log.error("%s: the dvc that started it is gone; stopping before any work", _stage_name())
+            os._exit(1)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
     sys.excepthook = _excepthook

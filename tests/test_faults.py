@@ -341,6 +341,19 @@ def test_killing_dvc_kills_the_stage_it_runs(dvc_project):
     assert not (root / "models/base").exists()
 
 
+
+def test_a_stage_whose_dvc_died_before_it_took_hold_stops_before_any_work(tmp_path):
+    """The race behind a flaky kill test: dvc killed while the stage still imports torch, before
+    the kernel ties the stage to dvc. Here the parent (a shell, not dvc) is gone by then."""
+    marker = tmp_path / "written"
+    code = ("import time; time.sleep(1.5)\n"
+            "from selfsynth import guard; guard.install()\n"
+            f"open({str(marker)!r}, 'w').write('work done by an orphan')\n")
+    env = {**os.environ, "DVC_STAGE": "base", "PYTHONPATH": str(Path.cwd())}
+    subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" >/dev/null 2>&1 &', code], env=env, check=True)
+    time.sleep(6)
+    assert not marker.exists(), "an orphaned stage went on working"
+
 # -- bad inputs: named by file, before work, nothing written --
 
 def truncate_first_image(root: Path, split: str) -> Path:
