@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--beta", type=float, default=0.4, help="for the descriptions-per-image sweep")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    world = load_prepared("data/world")
+    world = load_prepared("data/dataset")
     concepts = read_json("data/concepts.json")
     descriptions = read_jsonl("data/describe/descriptions.jsonl")
     train = world.split("train")

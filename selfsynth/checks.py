@@ -30,6 +30,6 @@ def check_prompts(params: Params) -> None:
         raise ParamsError(f"params.yaml: dataset.name: {params.dataset.name!r} has no prompt file ({path})")
 
 
-def read_concepts(world: PreparedDataset, path: str | Path = "data/concepts.json") -> dict:
+def read_concepts(dataset: PreparedDataset, path: str | Path = "data/concepts.json") -> dict:
     """The label-level concepts, every class present with at least one concept."""
-    return validate_concepts(read_json(path), world.class_names, str(path))
+    return validate_concepts(read_json(path), dataset.class_names, str(path))

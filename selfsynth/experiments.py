@@ -9,7 +9,7 @@
 Afterwards the seeds write reports/table1-seeds.md, the ablations reports/ablations-study.md.
 
 Every experiment reruns only what its change touches (an ablation of beta: select onward; a
-seed: describe onward — the world and the base model are fixed by world.seed).
+seed: everything, the world and the base model included — `seed` and `world.seed` move together).
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ ABLATIONS: dict[str, list[str]] = {
     "beta-0.8": ["select.beta=0.8"],
     "encoder-tfidf": ["select.encoder=tfidf"],
     "label-check-first": ["rejection.label_check=before_score"],
+    "nofilter-random": ["rejection.nofilter=random"],  # w/o filtering without the label check either
+    "fixed-epochs": ["train.convergence.enabled=false"],  # the earlier study's 2 / 1 epochs
 }
 
 
@@ -81,7 +83,7 @@ def run_queue(jobs: int, dry: bool, poll: float = 30.0) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m selfsynth.experiments", description=__doc__.split("\n\n")[0])
     ap.add_argument("what", choices=["ablations", "seeds"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2], help="seeds besides the workspace's own")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4], help="seeds besides the workspace's own (seed 0)")
     ap.add_argument("--encoder", action="append", default=[], help="a local sentence-transformers dir to compare")
     ap.add_argument("--only", nargs="+", help="a subset of the ablations by name")
     ap.add_argument("-S", "--set", dest="extra", action="append", default=[], help="a param change for every experiment")
@@ -92,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.what == "seeds":
-        experiments = {f"seed-{s}": [f"seed={s}"] for s in args.seeds}
+        # a fresh machine effectively draws a new world and base model: both seeds vary together
+        experiments = {f"seed-{s}": [f"seed={s}", f"world.seed={s}"] for s in args.seeds}
     else:
         experiments = dict(ABLATIONS)
         for path in args.encoder:

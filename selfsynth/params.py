@@ -206,11 +206,11 @@ class ConvergenceParams(Strict):
     round's pairs (split by image, seeded) is evaluated each epoch; training stops when its loss has
     not improved for `patience` epochs, at most `max_epochs`, and the best epoch's weights are kept
     (HF Trainer: load_best_model_at_end + EarlyStoppingCallback). Off: the fixed `epochs` /
-    `later_epochs`, every pair trained on."""
-    enabled: bool = False
-    val_share: float = Field(default=0.1, gt=0, lt=1)  # of the round's images, held out with all their pairs
-    patience: int = Field(default=2, ge=1)  # epochs without a lower validation loss before stopping
-    max_epochs: int = Field(default=8, ge=1)
+    `later_epochs`, every pair trained on (the earlier study, which starved the explaining methods)."""
+    enabled: bool
+    val_share: float = Field(gt=0, lt=1)  # of the round's images, held out with all their pairs
+    patience: int = Field(ge=1)  # epochs without a lower validation loss before stopping
+    max_epochs: int = Field(ge=1)
 
 
 class RoundTrainParams(Strict):
@@ -223,7 +223,7 @@ class RoundTrainParams(Strict):
     augment: bool
     general_mix: float = Field(ge=0)  # generic examples per task pair (paper: LLaVA-Instruct 1:1), keeps general ability
     later_epochs: float = Field(gt=0)  # epochs of rounds 2..K (the paper: 2 every round)
-    convergence: ConvergenceParams = ConvergenceParams()
+    convergence: ConvergenceParams
 
 
 class RejectionParams(Strict):
@@ -238,13 +238,13 @@ class RejectionParams(Strict):
     label_check: Literal["after_score", "before_score"]  # paper: top score first, then the label check
     # what "names the label" means: anywhere = the label string occurs (lenient, several species may
     # be named); first = the first species named is the label (the headline accuracy's strict rule)
-    label_match: Literal["anywhere", "first"] = "anywhere"
-    # w/o filtering: random = a random candidate, no label check (today); label_checked = no concept
+    label_match: Literal["anywhere", "first"]
+    # w/o filtering: random = a random candidate, no label check (the earlier study); label_checked = no concept
     # selection and no concept score, label check kept (the paper's Table 12 ablation)
-    nofilter: Literal["random", "label_checked"] = "random"
+    nofilter: Literal["random", "label_checked"]
     # share of explain (vs chain-of-thought) questions sampled in rounds 2..K; None = the synthesize
     # mix's explain:cot proportion (0.2:0.4 = 1:2); the authors' code uses 1:1 (0.5)
-    explain_share: float | None = Field(default=None, ge=0, le=1)
+    explain_share: float | None = Field(ge=0, le=1)
 
 
 class RoundSpec(Strict):

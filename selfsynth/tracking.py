@@ -7,7 +7,6 @@ import logging
 import os
 import socket
 import subprocess
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -49,16 +48,6 @@ def artifact_root(uri: str, root: Path) -> str | None:
     if uri.startswith(("http://", "https://", "databricks")):
         return None
     return str(root / "mlartifacts")
-
-
-def check_tracking(uri: str, timeout: float = 5.0) -> None:
-    """An HTTP tracking server must answer before long work starts; local stores always do."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout)
-    except Exception as e:  # noqa: BLE001 - any failure means the same thing to the user
-        raise TrackingError(f"tracking.uri / MLFLOW_TRACKING_URI: server {uri} is unreachable ({e})") from None
 
 
 def _git_revision() -> str:
@@ -108,8 +97,7 @@ tables (Artifacts, `answers/`, `rejection/`) and the final LoRA adapter as a mod
 def _experiment(params: Params):
     import mlflow
 
-    uri = tracking_uri(params)
-    check_tracking(uri)
+    uri = tracking_uri(params)  # stage_start already made one real call on it (preflight.check_store)
     mlflow.set_tracking_uri(uri)
     name = params.tracking.experiment or params.dataset.name
     if mlflow.get_experiment_by_name(name) is None and (artifacts := artifact_root(uri, project_root())):

@@ -14,7 +14,7 @@ from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
 from selfsynth.preflight import stage_start
 from selfsynth.tracking import mlflow_run
-from selfsynth.training.pretrain import pretrain_world_model
+from selfsynth.training.pretrain import pretrain_base_model
 from stages import summarize
 
 OUT = Path("models/base")
@@ -37,12 +37,12 @@ def main() -> None:
         pin_external(params.base.model_dir)
         loss_curve([], [], LOSS_PLOT, f"pinned {Path(params.base.model_dir).name}: no pretraining here")
         return
-    world = load_prepared("data/world")
-    corpus = [g for g in world.generic if g["split"] == "train"]
-    check_images(world.root, corpus, "data/world/generic.jsonl")
+    dataset = load_prepared("data/dataset")
+    corpus = [g for g in dataset.generic if g["split"] == "train"]
+    check_images(dataset.root, corpus, "data/dataset/generic.jsonl")
     torch.manual_seed(params.world.seed)
     with mlflow_run(params, "base-pretrain", stage="base") as mlf, tempfile.TemporaryDirectory() as scratch:
-        model, processor, history, vision_accuracy = pretrain_world_model(params, world, load_prompts(params.dataset.name), Path(scratch))
+        model, processor, history, vision_accuracy = pretrain_base_model(params, dataset, load_prompts(params.dataset.name), Path(scratch))
         for step, loss in zip(history.steps, history.losses):
             mlf.log_metric("pretrain_loss", loss, step=step)
         for epoch, acc in enumerate(vision_accuracy, 1):

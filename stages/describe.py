@@ -21,12 +21,12 @@ def main() -> None:
     params = load_params()
     stage_start(params, tracking=False)
     p = params.describe
-    world = load_prepared("data/world")
+    dataset = load_prepared("data/dataset")
     prompts = load_prompts(params.dataset.name).describe[: p.prompts]
-    train = world.split("train")
-    check_images(world.root, train, "data/world/manifest.jsonl")
+    train = dataset.split("train")
+    check_images(dataset.root, train, "data/dataset/manifest.jsonl")
     gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
-    rows, stats = describe_images(gen, world, train, prompts, p)
+    rows, stats = describe_images(gen, dataset, train, prompts, p)
     write_jsonl(OUT, rows)
     write_json("metrics/describe.json", stats)
     summarize(f"{len(rows)} descriptions of {len(train)} images"

@@ -35,14 +35,14 @@ def judge_cache(rnd: int) -> Path:
 
 def assess(job: tuple) -> tuple[dict, list[dict]]:
     """Evaluate one method's model; runs in a worker process, so it only computes."""
-    params, world, concepts, method, rnd, (reference, ref_processor) = job
+    params, dataset, concepts, method, rnd, (reference, ref_processor) = job
     p = params.evaluate
     if p.backend == "hf":  # the base model is loaded once, for both roles
         model, processor = (reference, ref_processor) if rnd == 0 else load_lmm(model_dir(method, rnd))
         gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
     else:
         gen, processor = open_generator(p.backend, model_dir(method, rnd), p.batch_size, params.seed), ref_processor
-    return evaluate_method(gen, world, spread_over_classes(world.split("test"), p.max_images),
+    return evaluate_method(gen, dataset, spread_over_classes(dataset.split("test"), p.max_images),
                            load_prompts(params.dataset.name), reference, processor.tokenizer, p.max_new_tokens,
                            params.seed, concepts, p.offline_judge)
 
@@ -64,10 +64,10 @@ def main(rnd: int, methods: list[str]) -> None:
     refuse_several_processes("stages.evaluate")
     params = load_params()
     stage_start(params)
-    world = load_prepared("data/world")
-    concepts = read_concepts(world)
-    check_images(world.root, spread_over_classes(world.split("test"), params.evaluate.max_images)
-                 + [g for g in world.generic if g["split"] == "test"], "data/world (test images)")
+    dataset = load_prepared("data/dataset")
+    concepts = read_concepts(dataset)
+    check_images(dataset.root, spread_over_classes(dataset.split("test"), params.evaluate.max_images)
+                 + [g for g in dataset.generic if g["split"] == "test"], "data/dataset (test images)")
     cache = judge_cache(rnd)
     if not cache.exists():  # a declared DVC output, kept across runs (persist): exists even when unused
         write_json(cache, {})
@@ -75,7 +75,7 @@ def main(rnd: int, methods: list[str]) -> None:
         llm = params.evaluate.llm_judge
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
     reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model; loaded once
-    jobs = [(params, world, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
+    jobs = [(params, dataset, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
     results = run_jobs(assess, jobs, params.workers, params.threads)
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
         results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
@@ -86,7 +86,7 @@ def main(rnd: int, methods: list[str]) -> None:
         for run in (METHODS if method == "base" else (method,)):  # round 0, the base model, starts every method's curve
             with method_run(params, run) as mlf:
                 mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
-                log_answers(mlf, predictions, world.class_names, r)
+                log_answers(mlf, predictions, dataset.class_names, r)
         log.info("%s round %d: %s", method, r, metrics)
     summarize(", ".join(f"{m} r{r} accuracy {x['accuracy']:.3f} CS {x['CS']:.3f}"
                         for (*_, m, r, _ref), (x, _) in zip(jobs, results)))

@@ -27,20 +27,20 @@ def main() -> None:
     refuse_several_processes("stages.evaluate_base")
     params = load_params()
     stage_start(params)
-    world = load_prepared("data/world")
+    dataset = load_prepared("data/dataset")
     model, processor = load_lmm("models/base")
     g = params.eval_base.generation
     gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.world.seed)
-    test = spread_over_classes(world.split("test"), params.eval_base.max_images)
-    check_images(world.root, test + [g for g in world.generic if g["split"] == "test"], "data/world (test images)")
+    test = spread_over_classes(dataset.split("test"), params.eval_base.max_images)
+    check_images(dataset.root, test + [g for g in dataset.generic if g["split"] == "test"], "data/dataset (test images)")
     with mlflow_run(params, "evaluate-base", stage="evaluate_base") as mlf:
         prompts = load_prompts(params.dataset.name)
-        ident = evaluate_identification(gen, world, test, prompts.identify, g.max_new_tokens)
-        greedy = evaluate_descriptions(gen, world, test, prompts.describe, Sampling(max_new_tokens=g.max_new_tokens),
+        ident = evaluate_identification(gen, dataset, test, prompts.identify, g.max_new_tokens)
+        greedy = evaluate_descriptions(gen, dataset, test, prompts.describe, Sampling(max_new_tokens=g.max_new_tokens),
                                        "describe_greedy")
-        sampled = evaluate_descriptions(gen, world, test, prompts.describe, Sampling(temperature=1.0, max_new_tokens=g.max_new_tokens),
+        sampled = evaluate_descriptions(gen, dataset, test, prompts.describe, Sampling(temperature=1.0, max_new_tokens=g.max_new_tokens),
                                         "describe_t1")
-        general = evaluate_general_ability(gen, world, g.max_new_tokens)
+        general = evaluate_general_ability(gen, dataset, g.max_new_tokens)
         metrics = {"identification": ident.metrics, "description_greedy": greedy.metrics,
                    "description_t1": sampled.metrics, "general_ability": general.metrics}
         mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=0)

@@ -24,11 +24,11 @@ log = logging.getLogger("generate")
 
 def sample(job: tuple) -> list[list[str]]:
     """One method's candidates; runs in a worker process, so it only computes."""
-    params, world, method, rnd, plan = job
+    params, dataset, method, rnd, plan = job
     p = params.rejection
     gen = open_generator(p.backend, model_dir(method, rnd - 1), p.batch_size, params.seed * 1000 + rnd)
     sampling = Sampling(n=p.samples, temperature=p.temperature, top_p=p.top_p, max_new_tokens=p.max_new_tokens)
-    return gen.generate([str(world.root / q["image"]) for q in plan], [q["question"] for q in plan], sampling,
+    return gen.generate([str(dataset.root / q["image"]) for q in plan], [q["question"] for q in plan], sampling,
                         desc=f"round {rnd}: {method} candidates")
 
 
@@ -37,11 +37,11 @@ def main(rnd: int) -> None:
     params = load_params()
     stage_start(params, tracking=False)
     p = params.rejection
-    world = load_prepared("data/world")
-    plan = plan_questions(world.split("train"), load_prompts(params.dataset.name), p.questions,
+    dataset = load_prepared("data/dataset")
+    plan = plan_questions(dataset.split("train"), load_prompts(params.dataset.name), p.questions,
                           params.synthesize.mix, params.seed, rnd, p.explain_share)
-    check_images(world.root, plan, "the round's questions (data/world/manifest.jsonl)")
-    answers = run_jobs(sample, [(params, world, m, rnd, plan) for m in SAMPLED], params.workers, params.threads)
+    check_images(dataset.root, plan, "the round's questions (data/dataset/manifest.jsonl)")
+    answers = run_jobs(sample, [(params, dataset, m, rnd, plan) for m in SAMPLED], params.workers, params.threads)
     with atomic_path(candidates_path(SAMPLED[0], rnd).parent, directory=True) as tmp:
         for method, cands in zip(SAMPLED, answers):
             dump_jsonl(tmp / f"{method}.jsonl", ({**q, "candidates": a} for q, a in zip(plan, cands, strict=True)))

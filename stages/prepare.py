@@ -1,6 +1,6 @@
 """Step 0a: build the dataset the study runs on — the aviary world by default, or a real dataset
 read in place from dataset.root (its images stay where they were downloaded; the manifest holds
-their absolute paths). Every stage reads data/world, whichever it is."""
+their absolute paths). Every stage reads data/dataset, whichever it is."""
 import logging
 from pathlib import Path
 
@@ -14,8 +14,8 @@ from selfsynth.preflight import stage_start
 from selfsynth.world.build import build_generic, build_world
 from stages import summarize
 
-OUT = Path("data/world")
-PLOT = Path("reports/world.png")
+OUT = Path("data/dataset")
+PLOT = Path("reports/dataset.png")
 log = logging.getLogger("prepare")
 
 
@@ -39,16 +39,16 @@ def main() -> None:
     if name == "aviary":
         with atomic_path(OUT, directory=True) as tmp:
             summary = build_world(params.world, params.world.seed, tmp, prompts.describe)
-        world = load_prepared(OUT)
-        world_contact_sheet(OUT, world.labels, world.manifest, PLOT)
+        dataset = load_prepared(OUT)
+        world_contact_sheet(OUT, dataset.labels, dataset.manifest, PLOT)
     else:
         summary = prepare_real(params, prompts.describe)
-        world = load_prepared(OUT)
-        contact_sheet(OUT, world.labels, world.manifest, PLOT, f"{name}: training images per class (first 16 classes)")
+        dataset = load_prepared(OUT)
+        contact_sheet(OUT, dataset.labels, dataset.manifest, PLOT, f"{name}: training images per class (first 16 classes)")
     log.info("%s: %s", name, summary)
-    summarize(f"{name}: {len(world.labels)} classes, {len(world.split('train'))} train / "
-              f"{len(world.split('test'))} test images")
-    write_json("metrics/world.json", summary)
+    summarize(f"{name}: {len(dataset.labels)} classes, {len(dataset.split('train'))} train / "
+              f"{len(dataset.split('test'))} test images")
+    write_json("metrics/dataset.json", summary)
 
 
 if __name__ == "__main__":

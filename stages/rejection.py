@@ -33,9 +33,9 @@ def main(rnd: int) -> None:
     params = load_params()
     stage_start(params)
     p = params.rejection
-    world = load_prepared("data/world")
+    dataset = load_prepared("data/dataset")
     prompts = load_prompts(params.dataset.name)
-    concepts = read_concepts(world)
+    concepts = read_concepts(dataset)
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
     groups = {m: read_jsonl(candidates_path(m, rnd)) for m in SAMPLED}
     missing = [g["image_id"] for g in groups["ours"] if g["image_id"] not in zstar]
@@ -45,15 +45,15 @@ def main(rnd: int) -> None:
     all_concepts = [f for c in concepts.values() for f in c["visual_features"]]
     scores = score_candidates(groups["ours"], zstar, all_concepts, make_encoder(params.select.encoder),
                               params.select.tau)
-    names = label_check_for(p.label_match, world.class_names)
+    names = label_check_for(p.label_match, dataset.class_names)
     pairs = {"ours": pairs_for_ours(groups["ours"], scores, prompts, p.label_check, params.seed, rnd, names),
              "nofilter": pairs_for_nofilter(groups["nofilter"], params.seed, rnd, p.nofilter, prompts, names)}
-    train = world.split("train")
+    train = dataset.split("train")
     for method in TEMPLATED:  # their own data again, freshly phrased: matched compute, no sampling
         pairs[method] = template_pairs(method, train, concepts, zstar, prompts, p.questions, params.synthesize.mix,
                                        params.seed * 1000 + rnd)
 
-    stats = {m: rejection_stats(pairs[m], groups[m], world.class_names) for m in SAMPLED}
+    stats = {m: rejection_stats(pairs[m], groups[m], dataset.class_names) for m in SAMPLED}
     out = pairs_path("ours", rnd).parent
     with atomic_path(out, directory=True) as tmp:
         for method, rows in pairs.items():

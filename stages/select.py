@@ -28,15 +28,15 @@ def main() -> None:
     params = load_params()
     stage_start(params)
     p = params.select
-    world = load_prepared("data/world")
+    dataset = load_prepared("data/dataset")
     check_encoders(params)  # the sweep's encoders too: before minutes of selection, not after
-    concepts = read_concepts(world)
+    concepts = read_concepts(dataset)
     descriptions = read_jsonl("data/describe/descriptions.jsonl")
-    train = world.split("train")
+    train = dataset.split("train")
     with mlflow_run(params, "select", stage="select") as mlf:
         inputs = {p.encoder: embed_for_selection(train, descriptions, concepts, p.encoder)}
         rows = select_from(inputs[p.encoder], beta=p.beta, tau=p.tau, min_concepts=p.min_concepts)
-        if world.has_world_truth:
+        if dataset.has_world_truth:
             quality = selection_quality(rows, train, concepts, params.seed)
             mlf.log_metrics(flatten(quality))
             for enc in p.sweep.encoders:

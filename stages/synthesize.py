@@ -25,18 +25,18 @@ def main() -> None:
     params = load_params()
     stage_start(params, tracking=False)
     p = params.synthesize
-    world = load_prepared("data/world")
-    concepts = read_concepts(world)  # a class without concepts stops here, named
+    dataset = load_prepared("data/dataset")
+    concepts = read_concepts(dataset)  # a class without concepts stops here, named
     zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
     prompts = load_prompts(params.dataset.name)
     mix = p.mix
-    train = world.split("train")
+    train = dataset.split("train")
     missing = [r["id"] for r in train if r["id"] not in zstar]
     if missing:
         raise ValueError(f"data/select/zstar.jsonl: no Z* for {len(missing)} training images (first: {missing[0]})")
     gen = None
     if p.writer == "lmm":
-        check_images(world.root, train, "data/world/manifest.jsonl")
+        check_images(dataset.root, train, "data/dataset/manifest.jsonl")
         gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
     stats = {}
     with atomic_path(OUT, directory=True) as tmp:
@@ -48,7 +48,7 @@ def main() -> None:
             if gen is None or method == "nl":
                 rows, fallbacks = write_template_answers(planned, params.seed, prompts), 0
             else:
-                answers = gen.generate([str(world.root / images[x["image_id"]]) for x in planned],
+                answers = gen.generate([str(dataset.root / images[x["image_id"]]) for x in planned],
                                        [rewrite_prompt(x["label"], x["features"], x["question"]) for x in planned],
                                        Sampling(temperature=p.temperature, max_new_tokens=p.max_new_tokens),
                                        desc=f"write {method}")

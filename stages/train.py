@@ -38,26 +38,26 @@ log = logging.getLogger("train")
 def fit(job: tuple) -> dict:
     """Train one method's round into `scratch` (a folder the stage process owns and moves into
     place); runs in a worker process, so it writes no output of the stage."""
-    params, world, method, rnd, scratch = job
+    params, dataset, method, rnd, scratch = job
     p = params.train
     pairs = read_jsonl(pairs_path(method, rnd))
     seed = params.seed + rnd
     set_seed(seed)  # LoRA's initial weights are drawn before the Trainer seeds anything
     model, processor = load_lmm(model_dir(method, rnd - 1))
-    tokens = label_token_ids(processor.tokenizer, world.class_names) if p.lora.train_label_tokens else []
+    tokens = label_token_ids(processor.tokenizer, dataset.class_names) if p.lora.train_label_tokens else []
     try:
         model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
     except ValueError as e:  # PEFT's message lists modules, not the key that named them
         raise ParamsError(f"params.yaml: train.lora.targets: {p.lora.targets} do not match the model's "
                           f"modules ({str(e).splitlines()[0][:200]})") from None
     trainable = trainable_summary(model)
-    examples = [Example(str(world.root / x["image"]), x["question"], x["answer"]) for x in pairs]
+    examples = [Example(str(dataset.root / x["image"]), x["question"], x["answer"]) for x in pairs]
     conv, validation = p.convergence, []
     if conv.enabled:  # the same rule for every method: held-out images pick the epoch
         examples, validation = split_by_image(examples, conv.val_share, seed)
     epochs = conv.max_epochs if conv.enabled else (p.epochs if rnd == 1 else p.later_epochs)
     task_pairs = len(examples)
-    examples += general_examples(world, round(p.general_mix * task_pairs), seed)
+    examples += general_examples(dataset, round(p.general_mix * task_pairs), seed)
     with tempfile.TemporaryDirectory() as checkpoints:
         history = train(model, processor, examples, out_dir=Path(checkpoints), epochs=epochs,
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
@@ -85,15 +85,15 @@ def fit(job: tuple) -> dict:
 def main(rnd: int, methods: list[str]) -> None:
     params = load_params()
     stage_start(params)
-    world = load_prepared("data/world")
+    dataset = load_prepared("data/dataset")
     for method in methods:  # every input checked before any training starts
         source = pairs_path(method, rnd)
         pairs = read_jsonl(source)
         if not pairs:
             raise ValueError(f"{source}: no training pairs")
-        check_images(world.root, pairs, str(source))
+        check_images(dataset.root, pairs, str(source))
     with tempfile.TemporaryDirectory(prefix="selfsynth-train-") as scratch:  # gone with the stage
-        jobs = [(params, world, m, rnd, Path(scratch) / m) for m in methods]
+        jobs = [(params, dataset, m, rnd, Path(scratch) / m) for m in methods]
         results = run_jobs(fit, jobs, params.workers, params.threads)
         if not is_main_process():
             return

@@ -30,6 +30,8 @@ def micro_params() -> dict:
     p["describe"].update(prompts=2, samples=3, max_new_tokens=24)
     p["synthesize"]["pairs_per_image"] = 2
     p["train"].update(epochs=1, batch_size=8)
+    p["train"]["convergence"].update(max_epochs=2, patience=1)
+    p["world"]["test_per_class"] = None
     p["rejection"].update(questions=2, samples=2, max_new_tokens=24)
     p["rounds"] = {"round-2": {"round": 2, "after": 1}}  # K = 2: one rejection-sampling round
     p["select"]["sweep"].update(betas=[0.0, 0.4], per_image=[1, 3])

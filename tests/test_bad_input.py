@@ -26,8 +26,8 @@ def fresh_copy(prepared, tmp_path):
 
 
 def first_generic_image(root):
-    row = json.loads((root / "data/world/generic.jsonl").read_text().splitlines()[0])
-    return root / "data/world" / row["image"]
+    row = json.loads((root / "data/dataset/generic.jsonl").read_text().splitlines()[0])
+    return root / "data/dataset" / row["image"]
 
 
 def test_a_corrupt_image_stops_the_base_stage_by_name(prepared, tmp_path):

@@ -19,7 +19,7 @@ def test_turns_follow_the_llava_1_5_template_with_the_image_in_the_first_turn(mi
 
 def test_chat_answers_every_question_of_a_session(micro_project):
     root, _ = micro_project
-    image = next((root / "data/world/images/test").glob("*.png"))
+    image = next((root / "data/dataset/images/test").glob("*.png"))
     proc = subprocess.run([sys.executable, "-m", "selfsynth.chat", "--method", "ours", "--round", "2", "--image",
                            str(image), "--max-new-tokens", "8"], cwd=root, input="What bird is this?\nWhy?\n\n",
                           capture_output=True, text=True, env={**os.environ, **OFFLINE}, timeout=120)

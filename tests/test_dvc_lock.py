@@ -56,7 +56,7 @@ def test_the_lock_has_exactly_the_stages_of_the_pipeline():
 
 
 def test_drift_names_changed_code_and_params_but_not_missing_data():
-    status = {"concepts": [{"changed deps": {"selfsynth/llm_client.py": "modified", "data/world": "deleted"}},
+    status = {"concepts": [{"changed deps": {"selfsynth/llm_client.py": "modified", "data/dataset": "deleted"}},
                            {"changed outs": {"data/concepts.json": "not in cache"}}],
               "select": [{"changed deps": {"params.yaml": {"select.beta": "modified"}}}],
               "train": ["changed command"]}

@@ -311,7 +311,7 @@ def test_dvc_checks_params_before_it_deletes_any_output(dvc_project):
     """DVC removes a stage's outputs before its cmd runs: the `check` stage, upstream of every
     stage, stops `dvc repro` on a bad key while prepare's output is still in place."""
     root = dvc_project
-    world_files = digest(root, "data/world/**/*")
+    world_files = digest(root, "data/dataset/**/*")
     for key, edit in [("dataset.name", lambda p: p["dataset"].update(name="avairy")),
                       ("rounds", lambda p: p.update(rounds={"round-2": {"round": 2, "after": 5}}))]:
         params = micro_params()
@@ -320,7 +320,7 @@ def test_dvc_checks_params_before_it_deletes_any_output(dvc_project):
         proc = subprocess.run([DVC, "repro", "prepare"], cwd=root, env=dvc_env(root), capture_output=True, text=True)
         assert proc.returncode != 0
         assert f"params.yaml: {key}" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-        assert digest(root, "data/world/**/*") == world_files  # prepare's output is still there
+        assert digest(root, "data/dataset/**/*") == world_files  # prepare's output is still there
 
 
 def test_killing_dvc_kills_the_stage_it_runs(dvc_project):
@@ -358,9 +358,9 @@ def test_a_stage_whose_dvc_died_before_it_took_hold_stops_before_any_work(tmp_pa
 
 def truncate_first_image(root: Path, split: str) -> Path:
     """Cut the first image of a split in half: it still opens, and fails when decoded."""
-    row = next(r for r in map(json.loads, (root / "data/world/manifest.jsonl").read_text().splitlines())
+    row = next(r for r in map(json.loads, (root / "data/dataset/manifest.jsonl").read_text().splitlines())
                if r["split"] == split)
-    path = root / "data/world" / row["image"]
+    path = root / "data/dataset" / row["image"]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     return path
@@ -389,7 +389,7 @@ def test_a_truncated_image_is_named_before_work(world, tmp_path, stage_args, spo
 
 def test_a_manifest_row_without_label_name_is_named(world, tmp_path):
     root = copy(world, tmp_path)
-    manifest = root / "data/world/manifest.jsonl"
+    manifest = root / "data/dataset/manifest.jsonl"
     rows = [json.loads(x) for x in manifest.read_text().splitlines()]
     del rows[2]["label_name"]
     manifest.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -97,7 +97,7 @@ def test_576_image_tokens_match_the_vision_features(llava_project):
     from selfsynth.lmm.load import load_lmm
 
     root, _, _ = llava_project
-    image = next((root / "data/world").glob("manifest.jsonl")).read_text().splitlines()[0]
+    image = next((root / "data/dataset").glob("manifest.jsonl")).read_text().splitlines()[0]
     model, processor = load_lmm(root / "models/ours/round-2/model")
     enc, out = logits(model, processor, Path(json.loads(image)["image"]))
     assert int((enc["input_ids"] == IMAGE_TOKEN_ID).sum()) == IMAGE_TOKENS == 576
@@ -137,7 +137,7 @@ def test_the_adapter_changes_the_model_and_loads_onto_the_base(llava_project):
     from selfsynth.lmm.load import load_lmm
 
     root, base, _ = llava_project
-    image = Path(json.loads((root / "data/world/manifest.jsonl").read_text().splitlines()[0])["image"])
+    image = Path(json.loads((root / "data/dataset/manifest.jsonl").read_text().splitlines()[0])["image"])
     base_model, processor = load_lmm(base)
     _, before = logits(base_model, processor, image)
     merged, _ = load_lmm(root / "models/ours/round-1/model")

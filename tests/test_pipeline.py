@@ -19,14 +19,14 @@ def test_repro_runs_every_stage(micro_project):
     root, out = micro_project
     for stage in STAGES:
         assert f"Running stage '{stage}'" in out
-    assert (root / "reports/world.png").stat().st_size > 10_000
+    assert (root / "reports/dataset.png").stat().st_size > 10_000
     assert (root / "reports/base_loss.png").is_file()
 
 
 def test_concepts_are_in_the_authors_format(micro_project):
     root, _ = micro_project
     concepts = json.loads((root / "data/concepts.json").read_text())
-    labels = json.loads((root / "data/world/labels.json").read_text())
+    labels = json.loads((root / "data/dataset/labels.json").read_text())
     assert set(concepts) == {str(lab["id"]) for lab in labels}
     for lab in labels:
         entry = concepts[str(lab["id"])]
@@ -45,7 +45,7 @@ def test_base_model_loads_like_llava_1_5_and_generates(micro_project):
     prompt = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text",
                                             "text": "Describe the bird."}]}], add_generation_prompt=True)
     assert prompt == "USER: <image>\nDescribe the bird. ASSISTANT:"
-    image = next((root / "data/world/images/test").glob("*.png"))
+    image = next((root / "data/dataset/images/test").glob("*.png"))
     answers = HFGenerator(model, processor, batch_size=2).generate([str(image)] * 2, ["Describe the bird."] * 2,
                                                                     Sampling(n=2, temperature=1.0, max_new_tokens=8))
     assert len(answers) == 2 and all(len(a) == 2 for a in answers)
@@ -87,7 +87,7 @@ def test_rerun_is_a_no_op_and_a_param_change_reruns_only_its_dependents(micro_pr
 
 def test_round_one_writes_pairs_models_and_metrics_for_every_method(micro_project):
     root, _ = micro_project
-    images = [json.loads(x) for x in (root / "data/world/manifest.jsonl").read_text().splitlines()]
+    images = [json.loads(x) for x in (root / "data/dataset/manifest.jsonl").read_text().splitlines()]
     n_train = sum(r["split"] == "train" for r in images)
     zstar = [json.loads(x) for x in (root / "data/select/zstar.jsonl").read_text().splitlines()]
     assert len(zstar) == n_train and all(len(z["zstar"]) >= 3 for z in zstar)
@@ -116,7 +116,7 @@ def test_the_lmm_answer_writer_keeps_every_image_and_only_answers_naming_the_lab
     params["synthesize"].update(writer="lmm", max_new_tokens=16)
     write_params(copy, params)
     run_stage(copy, "synthesize")
-    n_train = sum(json.loads(x)["split"] == "train" for x in (copy / "data/world/manifest.jsonl").read_text().splitlines())
+    n_train = sum(json.loads(x)["split"] == "train" for x in (copy / "data/dataset/manifest.jsonl").read_text().splitlines())
     for method in METHODS:
         pairs = [json.loads(x) for x in (copy / f"data/synthesize/round-1/{method}.jsonl").read_text().splitlines()]
         assert len(pairs) == 2 * n_train

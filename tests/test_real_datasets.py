@@ -181,7 +181,7 @@ def test_a_corrupt_image_in_the_dataset_stops_prepare_by_name(tmp_path):
     (root / "concepts/mine.json").write_text(json.dumps(FOLDER_CONCEPTS))
     proc = run_stage(root, "prepare", check=False)
     assert proc.returncode != 0 and f"{bad}: not a readable image" in proc.stderr
-    assert not (root / "data/world").exists()
+    assert not (root / "data/dataset").exists()
 
 
 @pytest.mark.parametrize("content, message", [
@@ -209,10 +209,10 @@ def test_cub_with_its_attributes_runs_through_selection(tmp_path):
     for stage in ("prepare", "concepts", "base", "evaluate_base", "describe", "select"):
         assert f"Running stage '{stage}'" in out
 
-    manifest = [json.loads(x) for x in (root / "data/world/manifest.jsonl").read_text().splitlines()]
+    manifest = [json.loads(x) for x in (root / "data/dataset/manifest.jsonl").read_text().splitlines()]
     assert {r["label_name"] for r in manifest} == {"Black footed Albatross", "Laysan Albatross"}
     assert all(Path(r["image"]).is_absolute() and str(data) in r["image"] for r in manifest)
-    assert (root / "data/world/generic.jsonl").is_file()  # the tiny base model's corpus, beside CUB
+    assert (root / "data/dataset/generic.jsonl").is_file()  # the tiny base model's corpus, beside CUB
     concepts = read(root / "data/concepts.json")
     assert concepts["0"]["visual_features"][:2] == ["forked tail", "dagger-shaped bill"]  # 90 %, 80 %
     assert concepts["1"]["visual_features"][0] == "eye ring"

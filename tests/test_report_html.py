@@ -44,7 +44,7 @@ def test_page_without_the_data_folders_says_what_is_missing(tmp_path):
             study.add(m, r, {"accuracy": 0.3 + 0.1 * r, "CS": 0.2})
     page = write_index(study, tmp_path / "reports", "synthetic", Inputs(tmp_path)).read_text()
     assert "no per-image predictions on disk" in page
-    assert "data/world not pulled" in page and "data/select, data/describe not pulled" in page
+    assert "data/dataset not pulled" in page and "data/select, data/describe not pulled" in page
     assert "50.0" in page  # round 2 accuracy, as a percentage
     assert (tmp_path / "reports/curves.png").stat().st_size > 5_000
 
@@ -103,7 +103,7 @@ def test_the_report_stage_ends_on_one_line_with_its_figures(micro_project, tmp_p
     root, _ = micro_project
     project = make_project(tmp_path / "copy", yaml.safe_load((root / "params.yaml").read_text()))
     (project / "selfsynth").symlink_to(root / "selfsynth")  # this checkout's library, not whichever is installed
-    for folder in ("metrics", "data/world", "data/eval", "data/select", "data/describe"):
+    for folder in ("metrics", "data/dataset", "data/eval", "data/select", "data/describe"):
         shutil.copytree(root / folder, project / folder)
     shutil.copytree(root / "reports", project / "reports")
     last = run_stage(project, "report").stderr.strip().splitlines()[-1]

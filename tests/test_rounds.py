@@ -25,7 +25,7 @@ def jsonl(path):
 def test_round_two_samples_candidates_keeps_one_per_question_and_trains_every_method(micro_project):
     root, _ = micro_project
     p = yaml.safe_load((root / "params.yaml").read_text())["rejection"]
-    n_train = sum(r["split"] == "train" for r in jsonl(root / "data/world/manifest.jsonl"))
+    n_train = sum(r["split"] == "train" for r in jsonl(root / "data/dataset/manifest.jsonl"))
     for method in ("ours", "nofilter"):
         groups = jsonl(root / f"data/rounds/round-2/candidates/{method}.jsonl")
         assert len(groups) == n_train * p["questions"]

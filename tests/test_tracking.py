@@ -91,7 +91,7 @@ def test_each_method_is_a_registered_model_that_loads_and_answers_an_image(recor
     name, version = ours.data.tags["registered_model"], ours.data.tags["model_version"]
     assert client.get_model_version(name, version).tags["study"] == ours.data.tags["study"]
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-    image = next((root / "data/world").rglob("*.png"))
+    image = next((root / "data/dataset").rglob("*.png"))
     answers = model.predict(pd.DataFrame({"image": [str(image)], "question": ["What bird is this?"]}))
     assert len(answers) == 1 and isinstance(answers[0], str) and answers[0].strip()
 

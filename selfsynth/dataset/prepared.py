@@ -62,23 +62,23 @@ def spread_over_classes(rows: list[dict], n: int) -> list[dict]:
 def load_prepared(root: str | Path) -> PreparedDataset:
     root = Path(root)
     generic = read_jsonl(root / "generic.jsonl") if (root / "generic.jsonl").exists() else []
-    world = PreparedDataset(root, read_json(root / "labels.json"), read_jsonl(root / "manifest.jsonl"), generic)
-    check_manifest(world)
-    return world
+    dataset = PreparedDataset(root, read_json(root / "labels.json"), read_jsonl(root / "manifest.jsonl"), generic)
+    check_manifest(dataset)
+    return dataset
 
 
 MANIFEST_KEYS = ("id", "image", "label", "label_name", "split")
 
 
-def check_manifest(world: PreparedDataset) -> None:
+def check_manifest(dataset: PreparedDataset) -> None:
     """Every manifest row has the keys the stages read, every label a name in labels.json."""
-    where = world.root / "manifest.jsonl"
-    for n, row in enumerate(world.manifest, 1):
+    where = dataset.root / "manifest.jsonl"
+    for n, row in enumerate(dataset.manifest, 1):
         missing = [k for k in MANIFEST_KEYS if k not in row]
         if missing:
             raise DatasetError(f"{where}:{n}: row {row.get('id', '?')!r} has no {', '.join(missing)}")
-        if not 0 <= int(row["label"]) < len(world.labels):
-            raise DatasetError(f"{where}:{n}: label {row['label']} is not in labels.json ({len(world.labels)} classes)")
+        if not 0 <= int(row["label"]) < len(dataset.labels):
+            raise DatasetError(f"{where}:{n}: label {row['label']} is not in labels.json ({len(dataset.labels)} classes)")
 
 
 def check_images(root: Path, rows: Iterable[dict], what: str) -> None:

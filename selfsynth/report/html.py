@@ -3,7 +3,7 @@
 Everything is inline — CSS, the curves figure and the test images as base64 PNGs — so the file can
 be mailed, attached to an MLflow run or opened from a laptop without the repo or a CDN. The page
 reads what the pipeline already wrote: the Study (metrics files), the per-image predictions
-(data/eval), the world (data/world), the descriptions (data/describe) and Z* (data/select). Any of
+(data/eval), the world (data/dataset), the descriptions (data/describe) and Z* (data/select). Any of
 the data folders may be missing (a study whose data was not pulled); its section then says so.
 """
 from __future__ import annotations
@@ -174,7 +174,7 @@ def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[st
         if path.is_file():
             answers[m] = {row["id"]: row for row in explain_rows(read_rows(path))}
     if not answers or not images:
-        return "<p class=note>No per-image answers or test images on disk (data/eval, data/world not pulled).</p>"
+        return "<p class=note>No per-image answers or test images on disk (data/eval, data/dataset not pulled).</p>"
     ids = [i for i in next(iter(answers.values())) if i in images and all(i in a for a in answers.values())]
     disagreement = {i: len({bool(correct([a[i]])[0]) for a in answers.values()}) for i in ids}
     chosen = sorted(ids, key=lambda i: (-disagreement[i], ids.index(i)))[:count]
@@ -239,8 +239,8 @@ def selection_html(inputs: Inputs, names: list[str], manifest: dict[str, dict], 
 # ---- the page ------------------------------------------------------------------------------------
 
 def world_images(inputs: Inputs) -> tuple[list[str], dict[str, dict], dict[str, Path]]:
-    """Class names, manifest rows and image paths by id; empty when data/world is not on disk."""
-    root = inputs.path("data/world")
+    """Class names, manifest rows and image paths by id; empty when data/dataset is not on disk."""
+    root = inputs.path("data/dataset")
     if not (root / "manifest.jsonl").is_file():
         return [], {}, {}
     labels = json.loads((root / "labels.json").read_text())

@@ -17,28 +17,28 @@ from .sft import LossHistory, generic_examples, train
 from .vision_pretrain import pretrain_vision
 
 
-def tokenizer_corpus(world: PreparedDataset, prompts: PromptSet) -> list[str]:
+def tokenizer_corpus(dataset: PreparedDataset, prompts: PromptSet) -> list[str]:
     """Everything the pipeline will say in this world: corpus, prompts, concept lines, species names."""
     texts = ["USER: ASSISTANT:", prompts.identify, *prompts.describe, *prompts.simple, *prompts.explain, *prompts.cot]
-    texts += [ex["prompt"] + " " + ex["answer"] for g in world.generic for ex in g["examples"]]
+    texts += [ex["prompt"] + " " + ex["answer"] for g in dataset.generic for ex in g["examples"]]
     texts += [c for f in FAMILIES for v in f.values for c in v.concepts]
-    texts += [f"This is an image of a {name}." for name in world.class_names]
+    texts += [f"This is an image of a {name}." for name in dataset.class_names]
     return texts
 
 
-def pretrain_world_model(params: Params, world: PreparedDataset, prompts: PromptSet, scratch: Path):
+def pretrain_base_model(params: Params, dataset: PreparedDataset, prompts: PromptSet, scratch: Path):
     p = params.base
-    tokenizer = train_tokenizer(tokenizer_corpus(world, prompts), p.text.vocab_size)
+    tokenizer = train_tokenizer(tokenizer_corpus(dataset, prompts), p.text.vocab_size)
     processor = build_processor(tokenizer, params.world.image_size, p.vision.patch_size)
     model = build_model(p, tokenizer, params.world.image_size)
-    corpus = [g for g in world.generic if g["split"] == "train"]
+    corpus = [g for g in dataset.generic if g["split"] == "train"]
 
-    vision_accuracy = pretrain_vision(model, processor.image_processor, corpus, [str(world.image(g)) for g in corpus],
+    vision_accuracy = pretrain_vision(model, processor.image_processor, corpus, [str(dataset.image(g)) for g in corpus],
                                       epochs=p.vision_pretrain.epochs, batch_size=p.vision_pretrain.batch_size,
                                       lr=p.vision_pretrain.lr, seed=params.world.seed)
     model.model.vision_tower.requires_grad_(False)
 
-    examples = generic_examples(world)
+    examples = generic_examples(dataset)
     random.Random(params.world.seed).shuffle(examples)
     history: LossHistory = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
                                  batch_size=p.train.batch_size, lr=p.train.lr, warmup_ratio=p.train.warmup_ratio,

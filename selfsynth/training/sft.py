@@ -31,16 +31,16 @@ class Example:
     answer: str
 
 
-def generic_examples(world) -> list[Example]:
+def generic_examples(dataset) -> list[Example]:
     """Every caption and attribute question of the generic corpus's training images."""
-    return [Example(str(world.image(g)), ex["prompt"], ex["answer"])
-            for g in world.generic if g["split"] == "train" for ex in g["examples"]]
+    return [Example(str(dataset.image(g)), ex["prompt"], ex["answer"])
+            for g in dataset.generic if g["split"] == "train" for ex in g["examples"]]
 
 
-def general_examples(world, n: int, seed: int) -> list[Example]:
+def general_examples(dataset, n: int, seed: int) -> list[Example]:
     """n examples of the generic corpus, drawn without replacement where possible: the paper's
     general-data mix that keeps the tuned model a describer."""
-    pool = generic_examples(world)
+    pool = generic_examples(dataset)
     if n <= 0 or not pool:
         return []
     rng = random.Random(seed)
