@@ -198,7 +198,7 @@ class LoraParams(Strict):
     alpha: int = Field(ge=1)
     dropout: float = Field(ge=0, lt=1)
     targets: list[str] = Field(min_length=1)
-    train_label_tokens: bool  # also train the embedding rows of class-name tokens (words new to the base LM)
+    train_new_tokens: bool  # also train the embedding rows of the answers' tokens the base LM's corpus never used
 
 
 class ConvergenceParams(Strict):

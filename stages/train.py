@@ -28,8 +28,8 @@ from selfsynth.preflight import stage_start
 from selfsynth.tracking import method_run
 from selfsynth.training.augment import Augment
 from selfsynth.training.distributed import is_main_process, wait_for_everyone
-from selfsynth.training.lora import add_lora, label_token_ids, trainable_summary
-from selfsynth.training.sft import Example, general_examples, split_by_image, train
+from selfsynth.training.lora import add_lora, new_token_ids, trainable_summary
+from selfsynth.training.sft import Example, general_examples, generic_examples, split_by_image, train
 from stages import summarize
 
 log = logging.getLogger("train")
@@ -44,7 +44,11 @@ def fit(job: tuple) -> dict:
     seed = params.seed + rnd
     set_seed(seed)  # LoRA's initial weights are drawn before the Trainer seeds anything
     model, processor = load_lmm(model_dir(method, rnd - 1))
-    tokens = label_token_ids(processor.tokenizer, dataset.class_names) if p.lora.train_label_tokens else []
+    tokens = []
+    if p.lora.train_new_tokens:  # every word the answers use that the base LM's corpus never did
+        names = [n for name in dataset.class_names for n in (name, " " + name)]
+        tokens = new_token_ids(processor.tokenizer, [x["answer"] for x in pairs] + names,
+                               [f"{ex.prompt} {ex.answer}" for ex in generic_examples(dataset)])
     try:
         model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
     except ValueError as e:  # PEFT's message lists modules, not the key that named them

@@ -30,7 +30,7 @@ def cub_llava_params(data: Path, base: Path) -> dict:
     p["describe"].update(prompts=2, samples=2, max_new_tokens=8, batch_size=8, backend="hf")
     p["select"].update(encoder="minilm", sweep={"betas": [0.4], "encoders": [], "per_image": [1]})
     p["synthesize"].update(pairs_per_image=2, writer="lmm", max_new_tokens=8, batch_size=8, backend="hf")
-    p["train"].update(lora={**p["train"]["lora"], "r": 128, "alpha": 256, "dropout": 0.05, "train_label_tokens": False},
+    p["train"].update(lora={**p["train"]["lora"], "r": 128, "alpha": 256, "dropout": 0.05, "train_new_tokens": False},
                       epochs=1, later_epochs=1, batch_size=4, lr=1e-3, general_mix=0.0)  # lr: visible in 2 steps
     p["rejection"].update(questions=1, samples=2, max_new_tokens=8, batch_size=8, backend="hf")
     p["evaluate"].update(max_images=2, max_new_tokens=8, batch_size=4, backend="hf", judge="offline")

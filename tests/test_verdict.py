@@ -257,16 +257,31 @@ def test_split_by_image_holds_out_whole_images_seeded():
     assert len({e.image for e in split_by_image(examples, 0.99, 0)[0]}) == 1
 
 
+def test_the_words_an_answer_uses_that_the_base_corpus_never_did_are_trained():
+    """The tiny LM learned its words from the generic corpus; the template words of the explaining
+    answers ("identified by") and the class names are new to it, so their rows train with LoRA."""
+    from selfsynth.training.lora import new_token_ids
+    _, processor = tiny_model()
+    tok = processor.tokenizer
+    known = ["The crest is white. The bill is thin."]
+    ids = lambda text: set(tok(text, add_special_tokens=False)["input_ids"])
+    answer = "The crest is white, identified by a Zanix Pipit."
+    new = new_token_ids(tok, [answer], known)
+    assert new and not set(new) & ids(known[0])  # only words the corpus lacks ...
+    assert set(new) == ids(answer) - ids(known[0])  # ... and every one of them
+    assert new_token_ids(tok, known, known) == []
+
+
 def test_convergence_stops_when_validation_loss_rises_and_keeps_the_best_epoch(tmp_path):
     """As the train stage runs it: a LoRA with trainable label tokens. The held-out images' answers
     contradict the training answers, so fitting raises their loss; with patience 1 training stops
     after the first epoch that does not improve, and the weights kept are the best epoch's."""
-    from selfsynth.training.lora import add_lora, label_token_ids
+    from selfsynth.training.lora import add_lora, new_token_ids
     from selfsynth.training.sft import Example, HeldOut, SFTCollator, train
     torch.manual_seed(0)
     model, processor = tiny_model()
     model = add_lora(model, 8, 16, 0.0, ["q_proj", "v_proj", "up_proj", "down_proj"],
-                     label_token_ids(processor.tokenizer, ["red bird"]))
+                     new_token_ids(processor.tokenizer, ["it is a red bird"], ["what is this"]))
     for i in range(6):
         Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
     fit = [Example(str(tmp_path / f"{i}.png"), "what is this bird", "it is a red bird") for i in range(4) for _ in range(2)]
