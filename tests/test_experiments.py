@@ -1,5 +1,6 @@
 """Seeds and ablations: the dvc commands queued, and Table 1 as mean ± sd over seeds from MLflow."""
 import csv
+import json
 import io
 import shutil
 import subprocess
@@ -80,6 +81,14 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
     assert "a > b in 5 of 5" in table
     assert (tmp_path / "reports/accuracy-seeds.png").stat().st_size > 5_000
     assert main(["--min-seeds", "6", "--out", str(tmp_path / "r2")]) == 1
+
+    # the figures are saved as data: a fresh MLflow store (another machine) still has every seed
+    saved = tmp_path / "reports/seeds.json"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/fresh.db")
+    (tmp_path / "reports/table1-seeds.md").unlink()
+    assert main(["--out", str(tmp_path / "reports")]) == 0
+    assert (tmp_path / "reports/table1-seeds.md").read_text() == table
+    assert json.loads(saved.read_text())["config"] == params_key(params, ("seed",))
 
 
 def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, monkeypatch):

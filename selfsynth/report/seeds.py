@@ -2,6 +2,9 @@
 
     python -m selfsynth.report.seeds [--min-seeds 5]
 
+The seeds come from MLflow (this workspace's runs) and from reports/seeds.json (what earlier runs
+of this report saved, on any machine), for the workspace's configuration; the report saves the union.
+
 A seed here is a whole fresh machine's draw: `seed` and `world.seed` move together, so the world,
 its test images and the pretrained base model change with the method's own randomness. The
 interval of a figure is the 95 % t-interval of its mean over seeds; a claim compares two cells
@@ -11,6 +14,7 @@ difference: holds (above 0), does not hold (below 0), undecided (contains 0).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import sys
@@ -50,6 +54,29 @@ def per_seed_studies(uri: str, experiment: str, params: Params) -> dict[int, Stu
         if seed >= 0 and run.data.tags.get("config") == seed_config(params, seed):
             by_seed[seed].append(run)
     return {seed: study_from_runs(uri, runs) for seed, runs in sorted(by_seed.items())}
+
+
+def to_json(studies: dict[int, Study], config: str) -> dict:
+    """Every seed's figures as data: reports/seeds.json is committed, so seeds run on another
+    machine or in another session add to the table instead of living only in one MLflow store."""
+    return {"config": config, "seeds": {str(seed): {m: {str(r): {k: v[0] for k, v in scores.items()}
+                                                         for r, scores in by_round.items()}
+                                                     for m, by_round in study.metrics.items()}
+                                         for seed, study in sorted(studies.items())}}
+
+
+def from_json(data: dict, config: str) -> dict[int, Study]:
+    """The seeds of reports/seeds.json, if they were run with this configuration."""
+    if data.get("config") != config:
+        return {}
+    out = {}
+    for seed, methods in data["seeds"].items():
+        study = Study(max(int(r) for by_round in methods.values() for r in by_round))
+        for method, by_round in methods.items():
+            for rnd, values in by_round.items():
+                study.add(method, int(rnd), values)
+        out[int(seed)] = study
+    return out
 
 
 def mean_interval(values: list[float], confidence: float) -> Interval | None:
@@ -151,15 +178,24 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     params = load_params()
     uri, experiment = tracking_uri(params), params.tracking.experiment or params.dataset.name
-    studies = per_seed_studies(uri, experiment, params)
+    config = params_key(params, ("seed",))
+    saved = args.out / "seeds.json"
+    studies = from_json(json.loads(saved.read_text()), config) if saved.is_file() else {}
+    try:  # MLflow's runs win over the saved figures of the same seed (a rerun)
+        studies.update(per_seed_studies(uri, experiment, params))
+    except LookupError as e:
+        log.warning("%s; using %s only", e, saved)
+    studies = dict(sorted(studies.items()))
     if len(studies) < args.min_seeds:
-        print(f"MLflow at {uri} has seeds {sorted(studies)} of this configuration; need {args.min_seeds} "
-              "(run `make seeds`)", file=sys.stderr)
+        print(f"MLflow at {uri} and {saved} hold seeds {sorted(studies)} of config {config}; need "
+              f"{args.min_seeds} (run `make seeds`)", file=sys.stderr)
         return 1
-    title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, studies))}, config {params_key(params, ('seed',))}"
+    title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, studies))}, config {config}"
     text = report(studies, title, params.report.confidence)
     with atomic_path(args.out / "table1-seeds.md") as tmp:
         tmp.write_text(text)
+    with atomic_path(saved) as tmp:
+        tmp.write_text(json.dumps(to_json(studies, config), indent=1) + "\n")
     accuracy_over_rounds(pooled(studies), args.out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
     print(text)
     return 0
