@@ -37,6 +37,8 @@ def test_two_ranks_train_a_round_and_only_rank_zero_writes(micro_project, tmp_pa
         return [v for (v,) in db.execute(f"select value from metrics where key = '{key}'")]
 
     assert len(logged("trainable.trainable_parameters")) == 1
-    # the two ranks split the epoch: half the optimizer steps one process takes
+    # the two ranks split each epoch: half the optimizer steps one process takes
     batch = yaml.safe_load((project / "params.yaml").read_text())["train"]["batch_size"]
-    assert logged("train.optimizer_steps") == [math.ceil(logged("train.examples")[0] / (2 * batch))]
+    epochs = logged("train.epochs_used")
+    assert len(epochs) == 1 and epochs[0] == int(epochs[0])
+    assert logged("train.optimizer_steps") == [epochs[0] * math.ceil(logged("train.examples")[0] / (2 * batch))]
