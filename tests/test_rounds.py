@@ -128,7 +128,7 @@ def test_evaluation_scores_every_image_and_the_report_decides_claims_from_interv
         assert abs(sum(float(r["scores"][key]) for r in rows) / len(rows) - m[key]) < 1e-9, key
     train = json.loads((root / "metrics/train/round-2.json").read_text())
     assert set(train) == set(METHODS)
-    assert train["ours"]["convergence"] is False and train["ours"]["val_pairs"] == 0  # the default: fixed epochs
+    assert train["ours"]["convergence"] is True and train["ours"]["val_pairs"] > 0  # the default: to convergence
     table = (root / "reports/table1.md").read_text()
     assert "well formed" in table and "FS masked" in table and "bootstrap intervals" in table
     assert "ours r2 − nl r2" in table

@@ -78,7 +78,8 @@ def test_answers_and_rejection_pairs_are_tables_in_the_method_runs(record):
     assert len(mlflow.load_table("answers/round-0.json", run_ids=[runs["nl"]])) == 6
     pairs = mlflow.load_table("rejection/round-2.json", run_ids=[runs["ours"]])
     assert set(pairs["outcome"]) <= {"kept", "fallback"} and len(pairs) > 0
-    assert set(mlflow.load_table("rejection/round-2.json", run_ids=[runs["nofilter"]])["outcome"]) == {"kept"}
+    # w/o filtering keeps the label check (the default), so it too can fall back
+    assert set(mlflow.load_table("rejection/round-2.json", run_ids=[runs["nofilter"]])["outcome"]) <= {"kept", "fallback"}
 
 
 def test_each_method_is_a_registered_model_that_loads_and_answers_an_image(record):

@@ -14,7 +14,7 @@ from selfsynth.metrics.identification import NameMatcher
 from selfsynth.metrics.rows import explanation_rows
 from selfsynth.metrics.explanation import explanation_scores
 from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wellformed_scores
-from selfsynth.params import WORLD_SIZES, MixParams, parse_params
+from selfsynth.params import WORLD_SIZES, MixParams, ParamsError, parse_params
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.method.reject import (keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
@@ -37,16 +37,17 @@ def group(candidates, label="Bothis Kinglet", q=0):
 
 # --- params: every new behaviour is off by default -------------------------------------------------
 
-def test_defaults_reproduce_today_and_old_params_files_still_parse():
+def test_the_defaults_are_the_verdict_studys_and_a_params_file_without_them_is_named_by_key():
     p = parse_params(RAW)
-    assert p.train.convergence.enabled is False
-    assert (p.rejection.label_match, p.rejection.nofilter, p.rejection.explain_share) == ("anywhere", "random", None)
-    assert p.world.test_per_class is None and p.world.counts == WORLD_SIZES[p.world.size]
-    old = {k: v for k, v in RAW.items() if k != "report"}
-    old["train"] = {k: v for k, v in RAW["train"].items() if k != "convergence"}
-    old["rejection"] = {k: v for k, v in RAW["rejection"].items() if k not in ("label_match", "nofilter", "explain_share")}
-    old["world"] = {k: v for k, v in RAW["world"].items() if k != "test_per_class"}
-    assert parse_params(old) == p
+    assert p.train.convergence.enabled is True and p.train.lora.train_new_tokens is True
+    assert (p.rejection.label_match, p.rejection.nofilter, p.rejection.explain_share) == ("first", "label_checked", 0.5)
+    assert p.world.counts.test_per_class == 40 and p.evaluate.max_images == 640
+    old = {**RAW, "train": {k: v for k, v in RAW["train"].items() if k != "convergence"},
+           "rejection": {k: v for k, v in RAW["rejection"].items() if k != "label_match"}}
+    with pytest.raises(ParamsError) as e:  # an old params file does not silently get new behaviour
+        parse_params(old)
+    assert "params.yaml: train.convergence: missing key" in str(e.value)
+    assert "params.yaml: rejection.label_match: missing key" in str(e.value)
 
 
 def test_test_images_per_class_changes_only_the_test_count():
