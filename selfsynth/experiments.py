@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.what == "seeds":
-        # a fresh machine effectively draws a new world and base model: both seeds vary together
-        experiments = {f"seed-{s}": [f"seed={s}", f"world.seed={s}"] for s in args.seeds}
+        from .report.seeds import SEED_KEYS  # the report finds each seed's runs by the same keys
+        experiments = {f"seed-{s}": [f"{key}={s}" for key in SEED_KEYS] for s in args.seeds}
     else:
         experiments = dict(ABLATIONS)
         for path in args.encoder:

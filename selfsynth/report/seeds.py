@@ -19,6 +19,7 @@ import logging
 import statistics
 import sys
 from collections import defaultdict
+from functools import reduce
 from pathlib import Path
 
 from scipy.stats import t as student_t
@@ -32,17 +33,19 @@ from .intervals import Interval
 from .study import Study
 from .tables import LABELS, accuracy_table, text_quality_table
 from .tracked import method_runs, study_from_runs
-from .verdict import decide
+from .verdict import decide, display_scale
 
 log = logging.getLogger(__name__)
-PERCENT = {"accuracy", "accuracy_lenient"}
+# a fresh machine draws a new world and base model: these params move together, one value per seed
+SEED_KEYS = ("seed", "world.seed")
 
 
 def seed_config(params: Params, seed: int) -> str:
     """The `config` tag of the runs of one seed: what the tracking wrote for these params at that seed."""
     data = params.model_dump()
-    data["seed"] = seed
-    data["world"]["seed"] = seed
+    for key in SEED_KEYS:
+        *parents, leaf = key.split(".")
+        reduce(dict.__getitem__, parents, data)[leaf] = seed
     return params_key(Params.model_validate(data), ("seed",))
 
 
@@ -89,9 +92,7 @@ def mean_interval(values: list[float], confidence: float) -> Interval | None:
 
 
 def _fmt(iv: Interval | None, metric: str) -> str:
-    if iv is None:
-        return "—"
-    return iv.fmt(100.0, 1) if metric in PERCENT else iv.fmt(1.0, 3)
+    return "—" if iv is None else iv.fmt(*display_scale(metric))
 
 
 def pooled(studies: dict[int, Study]) -> Study:

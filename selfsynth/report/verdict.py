@@ -28,7 +28,8 @@ def decide(diff: Interval | None) -> str:
     return "undecided"
 
 
-def _scale(metric: str) -> tuple[float, int]:
+def display_scale(metric: str) -> tuple[float, int]:
+    """(scale, digits) a metric is printed with: accuracy in %, FS as perplexity, scores to 3 places."""
     return (100.0, 1) if metric in PERCENT else (1.0, 3 if not metric.startswith("FS") else 1)
 
 
@@ -39,7 +40,7 @@ def decided_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int
         if c.a not in rows or c.b not in rows:
             continue
         d = paired_difference(rows[c.a], rows[c.b], c.metric, n_boot, confidence, seed)
-        scale, digits = _scale(c.metric)
+        scale, digits = display_scale(c.metric)
         ev = "no interval" if d is None else (f"{c.a[0]} r{c.a[1]} − {c.b[0]} r{c.b[1]} = {d.fmt(scale, digits)} "
                                               f"on {d.n} images")
         out.append((c.text, decide(d), ev))
@@ -61,7 +62,7 @@ def intervals_table(rows: Rows, cells: Sequence[tuple[str, int]], n_boot: int, c
         out = []
         for metric in METRICS:
             iv = metric_interval(rows[(m, r)], metric, n_boot, confidence, seed)
-            out.append("—" if iv is None else iv.fmt(*_scale(metric)))
+            out.append("—" if iv is None else iv.fmt(*display_scale(metric)))
         lines.append(f"| {LABELS.get(m, m)} (round {r}) | " + " | ".join(out) + " |")
     return "\n".join(lines)
 
@@ -76,6 +77,6 @@ def paired_table(rows: Rows, pairs: Sequence[tuple[tuple[str, int], tuple[str, i
         out = []
         for metric in PAIRED_METRICS:
             d = paired_difference(rows[a], rows[b], metric, n_boot, confidence, seed)
-            out.append("—" if d is None else d.fmt(*_scale(metric)) + (" ✓" if d.excludes_zero() else ""))
+            out.append("—" if d is None else d.fmt(*display_scale(metric)) + (" ✓" if d.excludes_zero() else ""))
         lines.append(f"| {a[0]} r{a[1]} − {b[0]} r{b[1]} | " + " | ".join(out) + " |")
     return "\n".join(lines)
