@@ -48,6 +48,7 @@ def make_project(root: Path, params: dict | None = None, dvc: bool = False) -> P
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "stages", root / "stages", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copy(REPO / ".dvcignore", root / ".dvcignore")  # bytecode caches are not code: no rerun on a new .pyc
     shutil.copytree(REPO / "prompts", root / "prompts")
     shutil.copytree(REPO / "concepts", root / "concepts")  # the concepts stage's folder of concept lists
     write_params(root, params or micro_params())
