@@ -51,12 +51,49 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def started_by_dvc(pid: int) -> bool:
-    """Whether `pid` is a dvc process. An orphan is handed to init (or a subreaper), never to dvc."""
-    try:
-        return b"dvc" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # no /proc (not Linux): nothing to tell by
-        return True
+SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish"}
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+
+
+def _ppid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+
+
+def dvc_ancestor(pid: int) -> int | None:
+    """The dvc process that started this stage: `pid` itself, or the dvc above the shell that dvc
+    runs commands in ($SHELL, else /bin/sh; dash stays in between, bash execs the command).
+    None for an orphan, which the kernel hands to init or a subreaper, never to dvc or its shell."""
+    for _ in range(3):
+        try:
+            argv = _cmdline(pid)
+            if any("dvc" in part for part in argv[:2]):
+                return pid
+            if os.path.basename(argv[0]).lstrip("-") not in SHELLS:
+                return None
+            pid = _ppid(pid)
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or no /proc to tell by
+            return None
+    return None
+
+
+def _watch(shell: int, dvc: int) -> None:
+    """A shell between dvc and the stage outlives a killed dvc: follow dvc itself and die with it."""
+    import threading
+
+    def watch():
+        while True:
+            try:
+                alive = _ppid(shell) == dvc
+            except (OSError, ValueError):
+                alive = False
+            if not alive:
+                os.kill(os.getpid(), signal.SIGKILL)  # workers follow (PR_SET_PDEATHSIG)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, name="dvc-watch", daemon=True).start()
 
 
 def ensure_parent_alive() -> None:
@@ -129,9 +166,14 @@ def install() -> None:
     if os.environ.get("DVC_STAGE"):  # run by `dvc repro`: a killed dvc takes the stage (and so its workers) along
         parent = os.getppid()
         die_with_parent(parent)
-        if not started_by_dvc(parent):  # dvc died before prctl above: this stage already is an orphan
-            log.error("%s: the dvc that started it is gone; stopping before any work", _stage_name())
-            os._exit(1)
+        if Path("/proc/self").exists():
+            dvc = dvc_ancestor(parent)
+            if dvc is None:  # dvc died before prctl above: this stage already is an orphan
+                log.error("stage %s: the dvc that started it is gone; stopping before any work",
+                          os.environ["DVC_STAGE"])
+                os._exit(1)
+            if dvc != parent:
+                _watch(parent, dvc)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
     sys.excepthook = _excepthook

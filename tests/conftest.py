@@ -75,8 +75,10 @@ def run_stage(root: Path, name: str, check: bool = True) -> subprocess.Completed
     return proc
 
 
-def dvc_env(root: Path) -> dict:
-    return {**os.environ, **OFFLINE, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+def dvc_env(root: Path, shell: str = "/bin/sh") -> dict:
+    """dvc runs each stage in $SHELL; CI has none set, so dvc falls back to /bin/sh (dash on
+    Debian, which stays between dvc and the stage, where bash execs the command)."""
+    return {**os.environ, **OFFLINE, "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db", "SHELL": shell,
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 

@@ -323,10 +323,12 @@ def test_dvc_checks_params_before_it_deletes_any_output(dvc_project):
         assert digest(root, "data/dataset/**/*") == world_files  # prepare's output is still there
 
 
-def test_killing_dvc_kills_the_stage_it_runs(dvc_project):
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash"])
+def test_killing_dvc_kills_the_stage_it_runs(dvc_project, shell):
+    """Whatever shell dvc runs the stage in: one that stays in between (dash) or one that execs (bash)."""
     root = dvc_project
     write_params(root, micro_params())  # good params again, whatever the test before left
-    proc = subprocess.Popen([DVC, "repro", "base"], cwd=root, env=dvc_env(root),
+    proc = subprocess.Popen([DVC, "repro", "base"], cwd=root, env=dvc_env(root, shell),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, stage_proc = time.monotonic() + 60, None
     while stage_proc is None and time.monotonic() < deadline:
