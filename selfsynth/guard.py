@@ -84,14 +84,9 @@ def _watch(shell: int, dvc: int) -> None:
     import threading
 
     def watch():
-        while True:
-            try:
-                alive = _ppid(shell) == dvc
-            except (OSError, ValueError):
-                alive = False
-            if not alive:
-                os.kill(os.getpid(), signal.SIGKILL)  # workers follow (PR_SET_PDEATHSIG)
+        while dvc_ancestor(shell) == dvc:
             time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)  # workers follow (PR_SET_PDEATHSIG)
 
     threading.Thread(target=watch, name="dvc-watch", daemon=True).start()
 

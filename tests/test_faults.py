@@ -356,6 +356,36 @@ def test_a_stage_whose_dvc_died_before_it_took_hold_stops_before_any_work(tmp_pa
     time.sleep(6)
     assert not marker.exists(), "an orphaned stage went on working"
 
+def test_a_stage_two_shells_below_dvc_runs_on_and_dies_with_dvc(tmp_path):
+    """A stage command may itself go through a shell (`bash -c ...` inside dvc's /bin/sh): the
+    stage finds dvc through both, keeps working while dvc lives, and dies when dvc is killed."""
+    started, survived = tmp_path / "started", tmp_path / "survived"
+    stage = tmp_path / "stage.py"
+    stage.write_text("from selfsynth import guard; guard.install()\n"
+                     f"open({str(started)!r}, 'w').close()\n"
+                     "import time; time.sleep(20)\n"
+                     f"open({str(survived)!r}, 'w').close()\n")
+    # a stand-in for dvc (its command line names dvc) that runs the stage through two shells;
+    # `; true` keeps each shell in between, as dash does
+    command = f'bash -c "{sys.executable} {stage}; true"; true'
+    fake_dvc = tmp_path / "dvc"
+    fake_dvc.write_text(f"import subprocess\nsubprocess.run(['/bin/sh', '-c', {command!r}])\n")
+    env = {**os.environ, "DVC_STAGE": "base", "PYTHONPATH": str(Path.cwd())}
+    proc = subprocess.Popen([sys.executable, str(fake_dvc)], env=env)
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, "the stage stopped though its dvc was alive"
+        time.sleep(0.1)
+    assert started.exists(), "the stage never started"
+    time.sleep(2)
+    stage_proc = next(c for c in psutil.Process(proc.pid).children(recursive=True) if str(stage) in c.cmdline())
+    assert stage_proc.is_running(), "the stage was stopped though its dvc was alive"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    assert gone([stage_proc], 10), "the stage outlived the dvc that ran it"
+    assert not survived.exists()
+
+
 # -- bad inputs: named by file, before work, nothing written --
 
 def truncate_first_image(root: Path, split: str) -> Path:
