@@ -6,14 +6,25 @@ from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import write_json, write_jsonl
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.prompts import load_prompts
-from selfsynth.method.describe import describe_images
+from selfsynth.method.describe import describe_sampling, description_rows, sample_descriptions
+from selfsynth.parallel import batch_spans, run_jobs, worker_count
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
 OUT = Path("data/describe/descriptions.jsonl")
+BASE = "models/base"
 log = logging.getLogger("describe")
+
+
+def describe_part(job: tuple) -> list[list[list[str]]]:
+    """One worker's run of images, whole batches from `offset` on: its samples are those the
+    whole run would draw for them (a worker process; it writes nothing)."""
+    params, images, prompts, offset = job
+    p = params.describe
+    gen = open_generator(p.backend, BASE, p.batch_size, params.seed)
+    return sample_descriptions(gen, images, prompts, describe_sampling(p), offset)
 
 
 def main() -> None:
@@ -25,8 +36,11 @@ def main() -> None:
     prompts = load_prompts(params.dataset.name).describe[: p.prompts]
     train = dataset.split("train")
     check_images(dataset.root, train, "data/dataset/manifest.jsonl")
-    gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
-    rows, stats = describe_images(gen, dataset, train, prompts, p)
+    images = [str(dataset.image(r)) for r in train]
+    spans = batch_spans(len(images), p.batch_size, worker_count(params.workers, len(images)))
+    parts = run_jobs(describe_part, [(params, images[a:b], prompts, a) for a, b in spans], params.workers, params.threads)
+    texts = [[samples for part in parts for samples in part[k]] for k in range(len(prompts))]
+    rows, stats = description_rows(dataset, train, texts)
     write_jsonl(OUT, rows)
     write_json("metrics/describe.json", stats)
     summarize(f"{len(rows)} descriptions of {len(train)} images"

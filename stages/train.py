@@ -90,15 +90,17 @@ def main(rnd: int, methods: list[str]) -> None:
     params = load_params()
     stage_start(params)
     dataset = load_prepared("data/dataset")
+    sizes = []  # characters to train on: the workers take the longest method first
     for method in methods:  # every input checked before any training starts
         source = pairs_path(method, rnd)
         pairs = read_jsonl(source)
         if not pairs:
             raise ValueError(f"{source}: no training pairs")
         check_images(dataset.root, pairs, str(source))
+        sizes.append(sum(len(x.get("question", "")) + len(x.get("answer", "")) for x in pairs))
     with tempfile.TemporaryDirectory(prefix="selfsynth-train-") as scratch:  # gone with the stage
         jobs = [(params, dataset, m, rnd, Path(scratch) / m) for m in methods]
-        results = run_jobs(fit, jobs, params.workers, params.threads)
+        results = run_jobs(fit, jobs, params.workers, params.threads, costs=sizes)
         if not is_main_process():
             return
         for method in methods:  # every method trained before any is written: a failure leaves none half-done

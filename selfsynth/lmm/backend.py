@@ -8,7 +8,7 @@ from .hf import HFGenerator, Sampling
 
 class Generator(Protocol):
     def generate(self, images: Sequence[str], questions: Sequence[str], sampling: Sampling,
-                 desc: str = "generate") -> list[list[str]]: ...
+                 desc: str = "generate", offset: int = 0) -> list[list[str]]: ...
 
 
 def make_generator(backend: str, model, processor, batch_size: int, seed: int,

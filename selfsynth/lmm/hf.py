@@ -27,16 +27,21 @@ class HFGenerator:
         self.seed = seed
 
     def generate(self, images: Sequence[str], questions: Sequence[str], sampling: Sampling,
-                 desc: str = "generate") -> list[list[str]]:
-        """One list of sampling.n answers per (image, question) pair, in input order."""
+                 desc: str = "generate", offset: int = 0) -> list[list[str]]:
+        """One list of sampling.n answers per (image, question) pair, in input order. offset: where
+        these pairs start in a longer run split across processes (a multiple of the batch size):
+        each batch is seeded by its place in the whole run, so the parts sample what it would."""
         if len(images) != len(questions):
             raise ValueError("generate: images and questions differ in length")
-        return self.generate_from_prompts(images, [chat_prompt(self.processor, q) for q in questions], sampling, desc)
+        return self.generate_from_prompts(images, [chat_prompt(self.processor, q) for q in questions], sampling,
+                                          desc, offset)
 
     @torch.no_grad()
     def generate_from_prompts(self, images: Sequence[str], prompts: Sequence[str], sampling: Sampling,
-                              desc: str = "generate") -> list[list[str]]:
+                              desc: str = "generate", offset: int = 0) -> list[list[str]]:
         """Like generate, for prompt text already in the chat template (e.g. a multi-turn conversation)."""
+        if offset % self.batch_size:
+            raise ValueError(f"generate: offset {offset} does not start a batch of {self.batch_size}")
         out: list[list[str]] = []
         device = self.model.device
         kwargs = dict(max_new_tokens=sampling.max_new_tokens, num_return_sequences=sampling.n,
@@ -53,7 +58,7 @@ class HFGenerator:
                                  return_tensors="pt").to(device)
             if "pixel_values" in enc:
                 enc["pixel_values"] = enc["pixel_values"].to(self.model.dtype)
-            torch.manual_seed(self.seed * 1_000_003 + b)  # same seed and batches: same samples
+            torch.manual_seed(self.seed * 1_000_003 + offset // self.batch_size + b)  # same seed and batches: same samples
             ids = self.model.generate(**enc, **kwargs)
             texts = self.processor.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
             texts = [t.strip() for t in texts]

@@ -76,7 +76,8 @@ class VLLMGenerator:
                                          max_tokens=sampling.max_new_tokens, seed=self.seed * 1_000_003 + index)
 
     def generate(self, images: Sequence[str], questions: Sequence[str], sampling: Sampling,
-                 desc: str = "generate") -> list[list[str]]:
+                 desc: str = "generate", offset: int = 0) -> list[list[str]]:
+        """offset: where these requests start in a longer run split into parts (their seeds follow it)."""
         if len(images) != len(questions):
             raise ValueError("generate: images and questions differ in length")
         out: list[list[str]] = []
@@ -84,7 +85,7 @@ class VLLMGenerator:
         for start in tqdm(range(0, len(images), self.chunk_size), desc=desc, mininterval=5):
             stop = min(start + self.chunk_size, len(images))
             requests = build_requests(self.processor, images[start:stop], questions[start:stop])
-            params = [self.sampling_params(sampling, i) for i in range(start, stop)]
+            params = [self.sampling_params(sampling, offset + i) for i in range(start, stop)]
             results = self.llm.generate(requests, params, use_tqdm=False, lora_request=self.lora_request)
             copies = sampling.n if sampling.temperature <= 0 else 1  # greedy: n equal answers, as HF gives
             out.extend([c.text.strip() for c in r.outputs] * copies for r in results)

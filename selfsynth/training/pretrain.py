@@ -43,6 +43,6 @@ def pretrain_base_model(params: Params, dataset: PreparedDataset, prompts: Promp
     history: LossHistory = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
                                  batch_size=p.train.batch_size, lr=p.train.lr, warmup_ratio=p.train.warmup_ratio,
                                  weight_decay=p.train.weight_decay, seed=params.world.seed, logging_steps=20,
-                                 desc="train base (round 0)")
+                                 desc="train base (round 0)", loader_workers=min(1, params.workers - 1))
     model.model.vision_tower.requires_grad_(True)
     return model, processor, history, vision_accuracy

@@ -180,13 +180,18 @@ class LabelledProgress(ProgressCallback):
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
           warmup_ratio: float, weight_decay: float, seed: int, augment=None, logging_steps: int = 10,
           desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
-          extra_args: dict | None = None) -> LossHistory:
+          loader_workers: int = 0, extra_args: dict | None = None) -> LossHistory:
     """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the
     result. desc labels the progress bar (e.g. "train ours round 2"). With `validation`: `epochs` is
     the cap; the validation loss is computed after every epoch, training stops after `patience`
     epochs without improvement and the best epoch's weights are loaded back — HF Trainer's own
-    early stopping (checkpoints in out_dir, a scratch folder). extra_args: more TrainingArguments
+    early stopping (checkpoints in out_dir, a scratch folder). loader_workers: processes that build
+    the batches while this one computes, for a run alone on the cores; the same batches, since the
+    order is drawn here, but not with `augment`, whose random state each epoch's new worker would
+    restart. extra_args: more TrainingArguments
     (the GPU benchmark's max_steps, gradient checkpointing)."""
+    if loader_workers and augment is not None:
+        raise ValueError("train: loader_workers would restart the augmentation's random state every epoch")
     history = LossHistory()
     stopping = {}
     if validation:
@@ -198,7 +203,7 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=lr, warmup_steps=warmup_ratio, lr_scheduler_type="cosine", weight_decay=weight_decay,
         logging_steps=logging_steps, report_to="none", seed=seed, data_seed=seed,
-        remove_unused_columns=False, dataloader_num_workers=0, use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False, dataloader_num_workers=loader_workers, use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
         **({"save_strategy": "no"} | stopping | (extra_args or {})),
     )
