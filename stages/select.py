@@ -34,14 +34,14 @@ def main() -> None:
     descriptions = read_jsonl("data/describe/descriptions.jsonl")
     train = dataset.split("train")
     with mlflow_run(params, "select", stage="select") as mlf:
-        inputs = {p.encoder: embed_for_selection(train, descriptions, concepts, p.encoder)}
+        inputs = {p.encoder: embed_for_selection(train, descriptions, concepts, p.encoder, params.workers)}
         rows = select_from(inputs[p.encoder], beta=p.beta, tau=p.tau, min_concepts=p.min_concepts)
         if dataset.has_world_truth:
             quality = selection_quality(rows, train, concepts, params.seed)
             mlf.log_metrics(flatten(quality))
             for enc in p.sweep.encoders:
                 if enc not in inputs:
-                    inputs[enc] = embed_for_selection(train, descriptions, concepts, enc)
+                    inputs[enc] = embed_for_selection(train, descriptions, concepts, enc, params.workers)
             sweep = selection_sweep(inputs, train, concepts, betas=p.sweep.betas, per_image=p.sweep.per_image,
                                     main_encoder=p.encoder, beta=p.beta, tau=p.tau, min_concepts=p.min_concepts,
                                     seed=params.seed)

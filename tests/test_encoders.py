@@ -116,3 +116,26 @@ def test_embed_unique_encodes_each_text_once(tmp_path):
     assert x.shape == (6, 4)
     np.testing.assert_array_equal(x, enc.encode(texts))
     assert embed_unique(enc, [], role="query").shape == (0, 4)
+
+
+@pytest.fixture
+def one_thread():
+    """As in a stage (params.threads): one torch thread here and in the workers forked from here."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_an_encode_shared_among_workers_gives_the_bits_of_one_process(one_thread):
+    """The select stage splits its ~7,600 descriptions over two processes: the same batches, each
+    padded as in one process, so selection cannot tell how many processes encoded."""
+    words = ["red", "crest", "wing", "bar", "bill", "hooked", "tail", "forked", "eye", "ring", "spotted"]
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 12))) for _ in range(90)]
+    one = MiniLMEncoder(batch_size=8).encode(texts)
+    shared = MiniLMEncoder(batch_size=8, workers=2)
+    assert np.array_equal(shared.encode(texts), one)
+    assert shared._model is None  # the workers loaded their own copies; none was pickled here
+    assert np.array_equal(MiniLMEncoder(batch_size=8, workers=2).encode(texts[:5]), one[:5])  # one batch: no split

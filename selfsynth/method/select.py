@@ -271,7 +271,7 @@ class SelectionInputs:
 
 
 def embed_for_selection(images: Sequence[dict], descriptions: Sequence[dict], concepts: dict,
-                        encoder: str) -> SelectionInputs:
+                        encoder: str, workers: int = 1) -> SelectionInputs:
     by_image = defaultdict(list)
     for d in descriptions:
         by_image[d["id"]].append(d["text"])
@@ -290,7 +290,7 @@ def embed_for_selection(images: Sequence[dict], descriptions: Sequence[dict], co
         concept_texts += feats
         concept_class += [k] * len(feats)
 
-    enc = make_encoder(encoder)
+    enc = make_encoder(encoder, workers=workers)
     if isinstance(enc, TfidfEncoder):
         enc.fit(desc_texts + concept_texts)
     return SelectionInputs(list(images), embed_unique(enc, desc_texts, role="query"), np.asarray(desc_owner),

@@ -99,7 +99,7 @@ class SentenceTransformerEncoder:
     """
 
     def __init__(self, path: str | Path, *, device: str | None = None, batch_size: int = 64,
-                 name: str | None = None, prefixes: dict[str, str] | None = None):
+                 name: str | None = None, prefixes: dict[str, str] | None = None, workers: int = 1):
         self.path = Path(path).expanduser()
         problem = _model_dir_problem(self.path)
         if problem:
@@ -112,7 +112,11 @@ class SentenceTransformerEncoder:
         if prefixes is None:
             prefixes = dict(E5_PREFIXES) if looks_like_e5(self.path) else {}
         self.prefixes = prefixes
+        self.workers = workers  # processes that share a long encode (selfsynth.parallel); same bits as one
         self._model = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_model": None}  # a worker loads its own copy, not a pickled one
 
     @property
     def model(self):
@@ -138,9 +142,38 @@ class SentenceTransformerEncoder:
         prefix = self.prefixes.get(role, "")
         if prefix:
             texts = [prefix + t for t in texts]
+        if self.workers > 1 and len(texts) > self.batch_size:
+            return _l2_normalise(self._encode_in_parts(texts))
         emb = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
                                 normalize_embeddings=True, show_progress_bar=len(texts) >= PROGRESS_MIN)
         return _l2_normalise(emb)
+
+    def encode_batches(self, batches: list[list[str]]) -> list[np.ndarray]:
+        return [self.model.encode(b, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True)
+                for b in batches]
+
+    def _encode_in_parts(self, texts: list[str]) -> np.ndarray:
+        """The batches sentence-transformers would make (texts by falling length, cut every
+        batch_size), shared out whole among the workers: each text is padded and computed as in one
+        process, so the embeddings are the same bits."""
+        import torch
+
+        from ..parallel import batch_spans, run_jobs, worker_count
+
+        order = np.argsort([-len(t) for t in texts])  # SentenceTransformer.encode's own order
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        spans = batch_spans(len(batches), 1, worker_count(self.workers, len(batches)))
+        jobs = [(self, [[texts[j] for j in b] for b in batches[a:z]]) for a, z in spans]
+        parts = run_jobs(_encode_part, jobs, self.workers, torch.get_num_threads())
+        out = np.zeros((len(texts), parts[0][0].shape[1]), dtype=np.float32)
+        for rows, emb in zip(batches, [e for part in parts for e in part], strict=True):
+            out[rows] = emb
+        return out
+
+
+def _encode_part(job: tuple) -> list[np.ndarray]:
+    encoder, batches = job
+    return encoder.encode_batches(batches)
 
 
 def minilm_model_dir() -> Path:
@@ -155,8 +188,9 @@ def minilm_model_dir() -> Path:
 class MiniLMEncoder(SentenceTransformerEncoder):
     """all-MiniLM-L6-v2 (384-d) from the installed wheel; no prefixes, ``role`` is ignored."""
 
-    def __init__(self, *, device: str | None = None, batch_size: int = 64):
-        super().__init__(minilm_model_dir(), device=device, batch_size=batch_size, name="minilm", prefixes={})
+    def __init__(self, *, device: str | None = None, batch_size: int = 64, workers: int = 1):
+        super().__init__(minilm_model_dir(), device=device, batch_size=batch_size, name="minilm", prefixes={},
+                         workers=workers)
 
 
 # ----------------------------------------------------------------------------- TF-IDF
@@ -208,14 +242,15 @@ class TfidfEncoder:
 
 # ----------------------------------------------------------------------------- helpers
 
-def make_encoder(name: str, *, device: str | None = None, batch_size: int = 64) -> TextEncoder:
-    """"minilm", "tfidf" (call ``fit`` before encoding) or a local sentence-transformers dir."""
+def make_encoder(name: str, *, device: str | None = None, batch_size: int = 64, workers: int = 1) -> TextEncoder:
+    """"minilm", "tfidf" (call ``fit`` before encoding) or a local sentence-transformers dir;
+    workers: processes that share a long encode (sentence-transformers models)."""
     key = str(name).strip()
     if key.lower() == "minilm":
-        return MiniLMEncoder(device=device, batch_size=batch_size)
+        return MiniLMEncoder(device=device, batch_size=batch_size, workers=workers)
     if key.lower() == "tfidf":
         return TfidfEncoder()
-    return SentenceTransformerEncoder(key, device=device, batch_size=batch_size)
+    return SentenceTransformerEncoder(key, device=device, batch_size=batch_size, workers=workers)
 
 
 def embed_unique(encoder: TextEncoder, texts: Sequence[str], role: Role = "query") -> np.ndarray:
