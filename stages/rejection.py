@@ -43,7 +43,8 @@ def main(rnd: int) -> None:
         raise ValueError(f"data/select/zstar.jsonl: no Z* for image {missing[0]} ({len(missing)} in all)")
 
     all_concepts = [f for c in concepts.values() for f in c["visual_features"]]
-    scores = score_candidates(groups["ours"], zstar, all_concepts, make_encoder(params.select.encoder),
+    scores = score_candidates(groups["ours"], zstar, all_concepts,
+                              make_encoder(params.select.encoder, workers=params.workers),
                               params.select.tau)
     names = label_check_for(p.label_match, dataset.class_names)
     pairs = {"ours": pairs_for_ours(groups["ours"], scores, prompts, p.label_check, params.seed, rnd, names),
