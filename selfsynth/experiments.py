@@ -32,6 +32,7 @@ ABLATIONS: dict[str, list[str]] = {
     "encoder-tfidf": ["select.encoder=tfidf"],
     "label-check-first": ["rejection.label_check=before_score"],
     "nofilter-random": ["rejection.nofilter=random"],  # w/o filtering without the label check either
+    "nofilter-label-checked": ["rejection.nofilter=label_checked"],  # the gate before the random pick
     "fixed-epochs": ["train.convergence.enabled=false"],  # the earlier study's 2 / 1 epochs
 }
 

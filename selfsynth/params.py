@@ -119,6 +119,7 @@ class VisionPretrainParams(Strict):
     epochs: int = Field(ge=0)
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0)
+    shift: int = Field(ge=0)  # each batch mirrored at random and moved by up to this many pixels; 0: as drawn
 
 
 class BaseParams(Strict):
@@ -203,7 +204,8 @@ class LoraParams(Strict):
 
 class ConvergenceParams(Strict):
     """Train every method to convergence instead of a fixed epoch count: a held-out share of the
-    round's pairs (split by image, seeded) is evaluated each epoch; training stops when its loss has
+    training images (seeded by `seed` alone, so the same images every round: never trained on in
+    any round) is evaluated each epoch with all their pairs; training stops when its loss has
     not improved for `patience` epochs, at most `max_epochs`, and the best epoch's weights are kept
     (HF Trainer: load_best_model_at_end + EarlyStoppingCallback). Off: the fixed `epochs` /
     `later_epochs`, every pair trained on (the earlier study, which starved the explaining methods)."""
@@ -220,6 +222,9 @@ class RoundTrainParams(Strict):
     lr: float = Field(gt=0)
     warmup_ratio: float = Field(ge=0, lt=1)
     weight_decay: float = Field(ge=0)
+    # transformers' lr_scheduler_type; cosine anneals to zero at the epoch cap, which then decides the
+    # "converged" epoch (the loss flattens because the rate does): constant_with_warmup does not
+    lr_scheduler_type: Literal["constant_with_warmup", "cosine", "linear"]
     augment: bool
     general_mix: float = Field(ge=0)  # generic examples per task pair (paper: LLaVA-Instruct 1:1), keeps general ability
     later_epochs: float = Field(gt=0)  # epochs of rounds 2..K (the paper: 2 every round)
@@ -239,9 +244,10 @@ class RejectionParams(Strict):
     # what "names the label" means: anywhere = the label string occurs (lenient, several species may
     # be named); first = the first species named is the label (the headline accuracy's strict rule)
     label_match: Literal["anywhere", "first"]
-    # w/o filtering: random = a random candidate, no label check (the earlier study); label_checked = no concept
-    # selection and no concept score, label check kept (the paper's Table 12 ablation)
-    nofilter: Literal["random", "label_checked"]
+    # w/o filtering: gated = a random candidate, then ours' label gate and fallback (the paper's Table 12:
+    # no concept selection, no score); label_checked = a random label-naming candidate (gate before choosing);
+    # random = a random candidate, no label check
+    nofilter: Literal["gated", "label_checked", "random"]
     # share of explain (vs chain-of-thought) questions sampled in rounds 2..K; None = the synthesize
     # mix's explain:cot proportion (0.2:0.4 = 1:2); the authors' code uses 1:1 (0.5)
     explain_share: float | None = Field(ge=0, le=1)

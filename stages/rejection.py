@@ -1,6 +1,6 @@
-"""Step 2.6: keep one candidate per question — by the InfoNCE score against Z* and the label check
-(ours), at random (nofilter; rejection.nofilter label_checked: at random among those naming the label). nl and lge continue on their own kind of data, the same number of
-pairs per image (matched compute).
+"""Step 2.6: keep one candidate per question — by the InfoNCE score against Z* (ours) or at random
+(nofilter), each kept only if it names the label. nl and lge continue on their own kind of data,
+the same number of pairs per image (matched compute).
 
 Usage: python -m stages.rejection <round>
 """
@@ -13,6 +13,7 @@ from selfsynth.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from selfsynth.layout import SAMPLED, TEMPLATED, candidates_path, pairs_path
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.reject import (
+    choice_matters,
     label_check_for,
     pairs_for_nofilter,
     pairs_for_ours,
@@ -55,6 +56,7 @@ def main(rnd: int) -> None:
                                        params.seed * 1000 + rnd)
 
     stats = {m: rejection_stats(pairs[m], groups[m], dataset.class_names) for m in SAMPLED}
+    stats["ours"]["score_differs_from_random"] = choice_matters(groups["ours"], scores, names)
     out = pairs_path("ours", rnd).parent
     with atomic_path(out, directory=True) as tmp:
         for method, rows in pairs.items():

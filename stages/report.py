@@ -3,12 +3,13 @@ import csv
 import logging
 from pathlib import Path
 
+from selfsynth.instrument.checks import checks_markdown, instrument_checks
 from selfsynth.io import atomic_path, read_json, read_jsonl
 from selfsynth.layout import METHODS, predictions_path
 from selfsynth.params import load_params
 from selfsynth.plots import note_figure
 from selfsynth.preflight import stage_start
-from selfsynth.report.claims import claims_markdown
+from selfsynth.report.claims import claims, claims_markdown
 from selfsynth.report.figures import (
     accuracy_over_rounds,
     beta_sweep,
@@ -67,7 +68,7 @@ def prediction_rows(k: int) -> dict:
             for r in ([0] if m == "base" else range(1, k + 1)) if predictions_path(m, r).is_file()}
 
 
-def uncertainty_section(params, k: int, rows: dict) -> str:
+def uncertainty_section(params, k: int, rows: dict, checks) -> str:
     """95 % intervals over test images, paired differences and the claims decided from them."""
     b, conf, seed = params.report.bootstrap, params.report.confidence, params.seed
     last = [("base", 0)] + [(m, k) for m in ROW_METHODS[1:]]
@@ -89,7 +90,7 @@ Paired differences on the same images (one resample of images for both; ✓: the
 The claims, decided by the paired interval (holds: above 0; does not hold: below 0; undecided:
 contains 0 — more test images per class or more seeds narrow it):
 
-{verdict_markdown(rows, k, b, conf, seed)}
+{verdict_markdown(rows, k, b, conf, seed, checks)}
 """
 
 
@@ -103,7 +104,8 @@ def main() -> None:
     select = read_json("metrics/select.json")
     title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, params {params_key(params)}"
     rows = prediction_rows(k)
-    verdicts = decided_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed) if rows else None
+    checks = instrument_checks(read_json("metrics/instrument.json")["measures"])
+    verdicts = decided_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed, checks) if rows else None
     claims = ("The paper's claims are decided from paired intervals below (*The verdict with uncertainty*)."
               if rows else f"## The paper's claims on the means (no per-image answers on disk)\n\n{claims_markdown(study)}")
 
@@ -114,6 +116,13 @@ class is the earliest class name in the answer (strict). Round 0 is the untuned 
 Mean and spread over seeds: `make seeds` writes reports/table1-seeds.md.
 
 {accuracy_table(study)}
+
+## Can this run test the paper's claims? (the instrument's checks)
+
+Measured from the world, the frozen base tower, Z*, the candidates and the epochs, never from a
+method's score (metrics/instrument.json; docs/verdict.md says why each threshold):
+
+{checks_markdown(checks, claims(k))}
 
 Every score after the last round (EE, CS, grounding: the offline judges of the README; FS:
 perplexity under the base model, lower is better; general ability: attribute-question accuracy):
@@ -126,7 +135,7 @@ perplexity under the base model, lower is better; general ability: attribute-que
 
 {text_quality_table(study)}
 
-{uncertainty_section(params, k, rows) if rows else ""}
+{uncertainty_section(params, k, rows, checks) if rows else ""}
 
 ## Rejection sampling (steps 2.5 / 2.6)
 
@@ -146,7 +155,7 @@ queues and runs them, `dvc exp show` compares them, each is a set of MLflow runs
 own `config` and `dvc_exp`, and reports/ablations-study.md sets them against this study.
 """)
     accuracy_over_rounds(study, REPORTS / "accuracy.png", f"accuracy per round — {title}")
-    write_index(study, REPORTS, title, verdicts=verdicts)
+    write_index(study, REPORTS, title, verdicts=verdicts, checks=checks)
     if "note" in sweep:  # a real dataset: no per-image truth to score the selection against
         for name in ("select_descriptions", "select_beta", "select_encoders"):
             note_figure(REPORTS / f"{name}.png", f"{name} — {params.dataset.name}", sweep["note"])

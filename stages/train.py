@@ -58,13 +58,14 @@ def fit(job: tuple) -> dict:
     examples = [Example(str(dataset.root / x["image"]), x["question"], x["answer"]) for x in pairs]
     conv, validation = p.convergence, []
     if conv.enabled:  # the same rule for every method: held-out images pick the epoch
-        examples, validation = split_by_image(examples, conv.val_share, seed)
+        examples, validation = split_by_image(examples, conv.val_share, params.seed)  # the same images every round
     epochs = conv.max_epochs if conv.enabled else (p.epochs if rnd == 1 else p.later_epochs)
     task_pairs = len(examples)
     examples += general_examples(dataset, round(p.general_mix * task_pairs), seed)
     with tempfile.TemporaryDirectory() as checkpoints:
         history = train(model, processor, examples, out_dir=Path(checkpoints), epochs=epochs,
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
+                        lr_scheduler_type=p.lr_scheduler_type,
                         seed=seed, augment=Augment(seed) if p.augment else None, validation=validation,
                         patience=conv.patience, desc=f"train {method} round {rnd}")
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
@@ -83,6 +84,7 @@ def fit(job: tuple) -> dict:
             "training": {"convergence": conv.enabled, "epochs_cap": epochs, "epochs_used": history.epochs_trained,
                          "best_epoch": history.best_epoch, "best_val_loss": history.best_val_loss,
                          "val_pairs": len(validation), "val_images": len({ex.image for ex in validation}),
+                         "held_out": sorted({Path(ex.image).name for ex in validation}),
                          "train_pairs": task_pairs, "val_losses": history.val_losses}}
 
 

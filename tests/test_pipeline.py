@@ -12,7 +12,7 @@ from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import dvc, run_stage, write_params
 
 STAGES = ("prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize", "train_round1",
-          "evaluate_round1", "generate@round-2", "rejection@round-2", "train@round-2", "evaluate@round-2", "report")
+          "evaluate_round1", "generate@round-2", "rejection@round-2", "train@round-2", "evaluate@round-2", "instrument", "report")
 
 
 def test_repro_runs_every_stage(micro_project):

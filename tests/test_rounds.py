@@ -114,7 +114,8 @@ def test_an_interrupted_study_resumes_without_redoing_finished_rounds(micro_proj
     assert proc.returncode != 0 and not (copy / "models/ours/round-3").exists()
     out = dvc(copy, "repro")
     ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
-    assert ran == ["train@round-3", "evaluate@round-3", "report"]
+    assert ran[0] == "train@round-3" and ran[-1] == "report"
+    assert set(ran) == {"train@round-3", "evaluate@round-3", "instrument", "report"}
 
 
 def test_evaluation_scores_every_image_and_the_report_decides_claims_from_intervals(micro_project):
@@ -129,12 +130,17 @@ def test_evaluation_scores_every_image_and_the_report_decides_claims_from_interv
     train = json.loads((root / "metrics/train/round-2.json").read_text())
     assert set(train) == set(METHODS)
     assert train["ours"]["convergence"] is True and train["ours"]["val_pairs"] > 0  # the default: to convergence
+    first = json.loads((root / "metrics/train/round-1.json").read_text())
+    for m in METHODS:  # validation images are never trained on in any round: the same held out every round
+        assert train[m]["held_out"] == first[m]["held_out"] and train[m]["held_out"]
     table = (root / "reports/table1.md").read_text()
     assert "well formed" in table and "FS masked" in table and "bootstrap intervals" in table
     assert "ours r2 − nl r2" in table
     verdicts = [line for line in table.split("decided by the paired interval")[1].splitlines() if line.startswith("- ")]
-    assert len(verdicts) == 6 and all(v.split(":")[0].strip("- *") in ("holds", "does not hold", "undecided")
+    assert len(verdicts) == 6 and all(v.split(":")[0].strip("- *").split(" (")[0]
+                                            in ("holds", "does not hold", "undecided", "cannot be tested")
                                             for v in verdicts)
+    assert "the instrument's checks" in table and (root / "metrics/instrument.json").is_file()
 
 
 def test_train_stage_to_convergence_records_epochs_and_best_validation_loss(micro_project, tmp_path):

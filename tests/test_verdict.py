@@ -17,7 +17,7 @@ from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wel
 from selfsynth.params import WORLD_SIZES, MixParams, ParamsError, parse_params
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
-from selfsynth.method.reject import (keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
+from selfsynth.method.reject import (choice_matters, keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
                                  rejection_stats)
 from selfsynth.report.intervals import metric_interval, paired_difference
 from selfsynth.report.verdict import decide, verdict_markdown
@@ -40,7 +40,7 @@ def group(candidates, label="Bothis Kinglet", q=0):
 def test_the_defaults_are_the_verdict_studys_and_a_params_file_without_them_is_named_by_key():
     p = parse_params(RAW)
     assert p.train.convergence.enabled is True and p.train.lora.train_new_tokens is True
-    assert (p.rejection.label_match, p.rejection.nofilter, p.rejection.explain_share) == ("first", "label_checked", 0.5)
+    assert (p.rejection.label_match, p.rejection.nofilter, p.rejection.explain_share) == ("first", "gated", 0.5)
     assert p.world.counts.test_per_class == 40 and p.evaluate.max_images == 640
     old = {**RAW, "train": {k: v for k, v in RAW["train"].items() if k != "convergence"},
            "rejection": {k: v for k, v in RAW["rejection"].items() if k != "label_match"}}
@@ -72,6 +72,31 @@ def test_first_named_species_must_be_the_label_under_the_strict_check():
     assert pairs[0]["source"] == "fallback"
 
 
+def test_gated_nofilter_differs_from_ours_only_by_a_random_pick_in_place_of_the_score():
+    """The same gate after choosing and the same fallback as ours: where ours' top candidate and the
+    random pick coincide, so do the kept pairs."""
+    groups = [group(["A Mossy Wren.", "A Bothis Kinglet with a crest.", "A Bothis Kinglet."], q=q) for q in range(60)]
+    gated = pairs_for_nofilter(groups, 0, 2, "gated", PROMPTS)
+    fallback = [p for p in gated if p["source"] == "fallback"]
+    assert 0 < len(fallback) < len(gated)  # a wrong random pick falls back; a gate before choosing never would
+    assert all(p["kind"] == "simple" and "Bothis Kinglet" in p["answer"] for p in fallback)
+    assert {p["answer"] for p in gated if p["source"] == "candidate"} == {"A Bothis Kinglet with a crest.", "A Bothis Kinglet."}
+    for g, p in zip(groups, gated):
+        ours = pairs_for_ours([g], [[1.0 if c == p.get("answer") or (p["source"] == "fallback" and "Mossy" in c) else 0.0
+                                     for c in g["candidates"]]], PROMPTS, "after_score", 0, 2)[0]
+        assert (ours["source"], ours["answer"]) == (p["source"], p["answer"])
+    with pytest.raises(ValueError):
+        pairs_for_nofilter(groups, 0, 2, "gated")
+
+
+def test_the_score_choice_is_measured_against_a_random_pick_among_passing_candidates():
+    same = group(["A Bothis Kinglet.", "A Bothis Kinglet.", "A Mossy Wren."])
+    two = group(["A Bothis Kinglet.", "A Bothis Kinglet with a crest.", "A Mossy Wren."])
+    assert choice_matters([same], [[0.1, 0.2, 0.9]]) == 0.0  # one passing text: nothing to choose
+    assert choice_matters([two], [[0.1, 0.2, 0.9]]) == 0.5
+    assert choice_matters([group(["A Mossy Wren."])], [[1.0]]) == 0.0
+
+
 def test_label_checked_nofilter_keeps_a_random_label_naming_candidate_or_falls_back():
     groups = [group(["A Mossy Wren.", "A Bothis Kinglet with a crest.", "A Bothis Kinglet."], q=q) for q in range(40)]
     groups.append(group(["A Mossy Wren.", "A bird."], q=99))
@@ -79,8 +104,8 @@ def test_label_checked_nofilter_keeps_a_random_label_naming_candidate_or_falls_b
     assert all("Bothis Kinglet" in p["answer"] for p in checked)
     assert {p["answer"] for p in checked[:40]} == {"A Bothis Kinglet with a crest.", "A Bothis Kinglet."}  # random, no score
     assert checked[-1]["source"] == "fallback" and checked[-1]["kind"] == "simple"
-    random_ = pairs_for_nofilter(groups, 0, 2)
-    assert random_ == pairs_for_nofilter(groups, 0, 2, "random", PROMPTS)  # today's default unchanged
+    random_ = pairs_for_nofilter(groups, 0, 2, "random")
+    assert random_ == pairs_for_nofilter(groups, 0, 2, "random", PROMPTS)
     assert any("Mossy Wren" in p["answer"] for p in random_)
     with pytest.raises(ValueError):
         pairs_for_nofilter(groups, 0, 2, "label_checked")

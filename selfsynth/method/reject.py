@@ -5,9 +5,10 @@ Of the c candidates that step 2.5 (method/generate.py) sampled per question, one
             other concept of every class, the positives excluded), kept only if it names the label;
             otherwise the fallback pair "This is an image of {label}." to a simple question, so
             every image keeps q pairs (the authors' code never uses its fallback).
-  nofilter  rejection.nofilter random: a random candidate, no score and no label check (default);
-            label_checked: a random candidate among those that name the label, else the fallback —
-            the paper's w/o filtering (no concept selection, no concept score, label check kept).
+  nofilter  rejection.nofilter gated (default): a random candidate, then ours' label gate and
+            fallback — the paper's w/o filtering, differing from ours only in the score's choice.
+            Ablations: label_checked, a random candidate among those that name the label (a gate
+            before choosing, so it falls back less than ours); random, no label check at all.
 "Names the label" is rejection.label_match: anywhere (the label string occurs, lenient) or first
 (the first species named is the label, the strict accuracy's rule).
 No learned reward anywhere: only the label check and the concept score.
@@ -101,29 +102,39 @@ def pairs_for_ours(groups: Sequence[dict], scores: Sequence[Sequence[float]], pr
     return out
 
 
-def pairs_for_nofilter(groups: Sequence[dict], seed: int, rnd: int, variant: str = "random",
+def pairs_for_nofilter(groups: Sequence[dict], seed: int, rnd: int, variant: str = "gated",
                        prompts: PromptSet | None = None, names: LabelCheck = names_label) -> list[dict]:
-    """random: any candidate, wrong labels included. label_checked: a random candidate among those
-    that name the label, else the fallback pair (as ours) — everything of ours but the concept score."""
-    if variant not in ("random", "label_checked"):
+    """gated: a random candidate, kept only if it names the label, else the fallback pair — ours
+    with a random pick in place of the concept score. label_checked: a random candidate among those
+    that name the label, else the fallback. random: any candidate, wrong labels included."""
+    if variant not in ("gated", "random", "label_checked"):
         raise ValueError(f"rejection.nofilter: unknown value {variant!r}")
-    if variant == "label_checked" and prompts is None:
-        raise ValueError("nofilter label_checked needs the prompts for its fallback pairs")
+    if variant != "random" and prompts is None:
+        raise ValueError(f"nofilter {variant} needs the prompts for its fallback pairs")
     out = []
     for g in groups:
         rng = random.Random(f"{seed}/round-{rnd}/nofilter/{g['image_id']}/{g['question_index']}")
         base = {"image_id": g["image_id"], "image": g["image"], "method": "nofilter", "label": g["label"]}
-        if variant == "random":
-            out.append({**base, "kind": g["kind"], "question": g["question"], "answer": rng.choice(g["candidates"]),
-                        "source": "candidate"})
-            continue
-        passing = [c for c in g["candidates"] if names(c, g["label"])]
-        if passing:
-            out.append({**base, "kind": g["kind"], "question": g["question"], "answer": rng.choice(passing),
-                        "source": "candidate"})
+        pool = [c for c in g["candidates"] if names(c, g["label"])] if variant == "label_checked" else g["candidates"]
+        pick = rng.choice(pool) if pool else None
+        if pick is not None and (variant == "random" or names(pick, g["label"])):
+            out.append({**base, "kind": g["kind"], "question": g["question"], "answer": pick, "source": "candidate"})
         else:
             out.append({**base, **fallback_pair(g, prompts.simple, seed, rnd)})
     return out
+
+
+def choice_matters(groups: Sequence[dict], scores: Sequence[Sequence[float]], names: LabelCheck = names_label) -> float:
+    """How often the score's choice differs from a random pick among the label-passing candidates:
+    the chance, averaged over questions with one, that a random passing candidate is another text
+    than the top-scored passing one. 0 means step 2.6's score had nothing to choose."""
+    differ = []
+    for g, s in zip(groups, scores, strict=True):
+        passing = [i for i, c in enumerate(g["candidates"]) if names(c, g["label"])]
+        if passing:
+            best = g["candidates"][max(passing, key=lambda i: (s[i], -i))]
+            differ.append(sum(g["candidates"][i] != best for i in passing) / len(passing))
+    return float(np.mean(differ)) if differ else 0.0
 
 
 def rejection_stats(pairs: Sequence[dict], groups: Sequence[dict], class_names: Sequence[str] | None = None) -> dict:

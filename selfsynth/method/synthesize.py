@@ -26,11 +26,19 @@ _SIMPLE = ("This is a {label}.", "The {object} in this image is a {label}.", "It
 _EXPLAIN = ("This is a {label}. It can be recognised by {features}.",
             "The {object} is a {label}, identified by {features}.",
             "This {object} is a {label}: note {features}.",
-            "I believe this is a {label}, because it shows {features}.")
+            "I believe this is a {label}, because it shows {features}.",
+            "A {label}. The telling features are {features}.",
+            "This looks like a {label}; what gives it away is {features}.",
+            "The {category} is {label}, which the image supports with {features}.",
+            "It is a {label}. You can tell from {features}.")
 _COT = ("The {object} shows {features}. These features identify it as a {label}.",
         "Looking at the {object}, I see {features}. Therefore it is a {label}.",
         "First, the features: {features}. Based on them, this is a {label}.",
-        "It has {features}, so the {category} is {label}.")
+        "It has {features}, so the {category} is {label}.",
+        "Let me look closely: {features}. Together these point to a {label}.",
+        "I notice {features}. A {object} with these features is a {label}.",
+        "Step by step: the image shows {features}. That combination means the {category} is {label}.",
+        "Visible here are {features}. So this {object} must be a {label}.")
 _TEMPLATES = {"simple": _SIMPLE, "explain": _EXPLAIN, "cot": _COT}
 
 
@@ -42,11 +50,15 @@ def join_features(features: Sequence[str]) -> str:
 
 
 def template_answer(kind: str, label: str, features: Sequence[str], rng: random.Random, prompts: PromptSet) -> str:
-    """Offline writer: always names the label; cites the features unless the question is simple."""
+    """Offline writer: always names the label; cites the features unless the question is simple, in
+    a random order and one of eight phrasings, as variously as an LMM writer phrases them (with
+    four phrasings and Z*'s fixed order, an image's answers were nearly one sentence, and by round 4
+    the tuned model sampled ~1.25 distinct candidates per question: nothing for step 2.6 to choose)."""
     words = {"object": prompts.object, "category": prompts.category}
     if kind == "simple" or not features:
         return rng.choice(_SIMPLE).format(label=label, **words)
-    return rng.choice(_TEMPLATES[kind]).format(label=label, features=join_features(features), **words)
+    template = rng.choice(_TEMPLATES[kind])
+    return template.format(label=label, features=join_features(rng.sample(list(features), len(features))), **words)
 
 
 def rewrite_prompt(label: str, features: Sequence[str], question: str) -> str:

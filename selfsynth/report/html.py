@@ -14,13 +14,15 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from PIL import Image
 
 from ..io import atomic_path
 from ..layout import METHODS, predictions_path
 from ..plots import plt, save_figure
-from .claims import check_claims
+from ..instrument.checks import Check, untestable
+from .claims import check_claims, claims
 from .intervals import Interval, accuracy_intervals, correct, explain_rows, read_rows
 from .study import ROW_METHODS, Study
 from .tables import LABELS
@@ -249,8 +251,22 @@ def world_images(inputs: Inputs) -> tuple[list[str], dict[str, dict], dict[str, 
     return [lab["name"] for lab in labels], manifest, {i: p for i, p in paths.items() if p.is_file()}
 
 
+def checks_html(checks: Sequence[Check], k: int) -> str:
+    """The instrument's checks (selfsynth/instrument/checks.py) and the claims a failure leaves untestable."""
+    css = {True: ("ok", "passes"), False: ("no", "fails"), None: ("un", "—")}
+    rows = "".join(f"<tr><td>{esc(c.name)}</td><td class=l>{esc(c.value)}</td><td class=l>{esc(c.threshold)}</td>"
+                   f"<td><span class={css[c.passed][0]}>{css[c.passed][1]}</span></td><td class=l>{esc(c.guards)}</td></tr>"
+                   for c in checks)
+    blocked = [(cl.text, untestable(cl, checks)) for cl in claims(k)]
+    blocked = "".join(f"<li>{esc(t)} ({esc(', '.join(n))})</li>" for t, n in blocked if n)
+    return (f"<table><tr><th>check</th><th class=l>measured</th><th class=l>threshold</th><th>result</th>"
+            f"<th class=l>guards</th></tr>{rows}</table>"
+            + (f"<p class=note>Claims this run cannot test (failed checks in brackets):</p><ul>{blocked}</ul>" if blocked
+               else "<p class=note>Every check that can be computed passes.</p>"))
+
+
 def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs(),
-                verdicts: list[tuple[str, str, str]] | None = None) -> Path:
+                verdicts: list[tuple[str, str, str]] | None = None, checks: Sequence[Check] = ()) -> Path:
     """Write reports/curves.png and reports/index.html; returns the page's path."""
     intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, inputs.root)
     curves = out_dir / "curves.png"
@@ -263,9 +279,10 @@ def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs
 <body><main>
 <h1>Visual rejection sampling with self-synthesized data</h1>
 <p class=sub>{esc(title)} · {study.rounds} rounds · this page is self-contained (no network)</p>
-<nav><a href="#table1">Table 1</a><a href="#curves">Curves</a><a href="#claims">Claims</a>
+<nav><a href="#table1">Table 1</a><a href="#instrument">Checks</a><a href="#curves">Curves</a><a href="#claims">Claims</a>
 <a href="#scores">All scores</a><a href="#gallery">Answers</a><a href="#selection">Concept selection</a></nav>
 <h2 id=table1>Table 1 — accuracy per round</h2>{table1_html(study, intervals)}
+{f"<h2 id=instrument>Can this run test the paper's claims? The instrument's checks</h2>{checks_html(checks, study.rounds)}" if checks else ""}
 <h2 id=curves>Accuracy and CS over the rounds</h2><img class=figure alt="accuracy and CS per round" src="{curves_uri}">
 <h2 id=claims>The paper's claims on this run</h2>{claims_html(study, verdicts)}
 <h2 id=scores>Every score after the last round</h2>{final_scores_html(study)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from ..instrument.checks import Check, untestable
 from .claims import claims
 from .intervals import METRICS, Interval, metric_interval, paired_difference
 from .tables import LABELS
@@ -33,8 +34,10 @@ def display_scale(metric: str) -> tuple[float, int]:
     return (100.0, 1) if metric in PERCENT else (1.0, 3 if not metric.startswith("FS") else 1)
 
 
-def decided_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int) -> list[tuple[str, str, str]]:
-    """(claim, verdict, evidence) for every claim whose two cells have prediction rows."""
+def decided_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int,
+                   checks: Sequence[Check] = ()) -> list[tuple[str, str, str]]:
+    """(claim, verdict, evidence) for every claim whose two cells have prediction rows. A claim that
+    a failed instrument check leaves untestable reads "cannot be tested", whatever its interval."""
     out = []
     for c in claims(k):
         if c.a not in rows or c.b not in rows:
@@ -43,13 +46,14 @@ def decided_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int
         scale, digits = display_scale(c.metric)
         ev = "no interval" if d is None else (f"{c.a[0]} r{c.a[1]} − {c.b[0]} r{c.b[1]} = {d.fmt(scale, digits)} "
                                               f"on {d.n} images")
-        out.append((c.text, decide(d), ev))
+        failed = untestable(c, checks)
+        out.append((c.text, f"cannot be tested ({', '.join(failed)})" if failed else decide(d), ev))
     return out
 
 
-def verdict_markdown(rows: Rows, k: int, n_boot: int, confidence: float, seed: int) -> str:
+def verdict_markdown(rows: Rows, k: int, n_boot: int, confidence: float, seed: int, checks: Sequence[Check] = ()) -> str:
     return "\n".join(f"- {'**' + v + '**' if v != 'holds' else v}: {text} — {ev}"
-                     for text, v, ev in decided_claims(rows, k, n_boot, confidence, seed))
+                     for text, v, ev in decided_claims(rows, k, n_boot, confidence, seed, checks))
 
 
 def intervals_table(rows: Rows, cells: Sequence[tuple[str, int]], n_boot: int, confidence: float, seed: int) -> str:

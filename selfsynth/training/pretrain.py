@@ -35,7 +35,7 @@ def pretrain_base_model(params: Params, dataset: PreparedDataset, prompts: Promp
 
     vision_accuracy = pretrain_vision(model, processor.image_processor, corpus, [str(dataset.image(g)) for g in corpus],
                                       epochs=p.vision_pretrain.epochs, batch_size=p.vision_pretrain.batch_size,
-                                      lr=p.vision_pretrain.lr, seed=params.world.seed)
+                                      lr=p.vision_pretrain.lr, seed=params.world.seed, shift=p.vision_pretrain.shift)
     model.model.vision_tower.requires_grad_(False)
 
     examples = generic_examples(dataset)

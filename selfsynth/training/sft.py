@@ -178,7 +178,8 @@ class LabelledProgress(ProgressCallback):
 
 
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
-          warmup_ratio: float, weight_decay: float, seed: int, augment=None, logging_steps: int = 10,
+          warmup_ratio: float, weight_decay: float, seed: int, lr_scheduler_type: str = "cosine", augment=None,
+          logging_steps: int = 10,
           desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
           loader_workers: int = 0, extra_args: dict | None = None) -> LossHistory:
     """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the
@@ -201,7 +202,7 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
                         prediction_loss_only=True)  # the loss only: gathering logits would hold vocab x tokens per pair
     args = TrainingArguments(
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        learning_rate=lr, warmup_steps=warmup_ratio, lr_scheduler_type="cosine", weight_decay=weight_decay,
+        learning_rate=lr, warmup_steps=warmup_ratio, lr_scheduler_type=lr_scheduler_type, weight_decay=weight_decay,
         logging_steps=logging_steps, report_to="none", seed=seed, data_seed=seed,
         remove_unused_columns=False, dataloader_num_workers=loader_workers, use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,

@@ -43,9 +43,23 @@ def attribute_targets(rows: list[dict]) -> torch.Tensor:
     return out
 
 
+def jitter(pixels: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image mirrored at random and moved by up to `shift` pixels (edges replicated): the
+    parts' identity does not depend on where they land, so the tower stops memorising where the
+    few thousand training birds happened to stand (at 60 epochs without it: 100 % on the corpus,
+    beak shape at chance on new images)."""
+    n, _, h, w = pixels.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    pixels = torch.where(flip[:, None, None, None], pixels.flip(-1), pixels)
+    padded = nn.functional.pad(pixels, (shift, shift, shift, shift), mode="replicate")
+    dx, dy = (torch.randint(0, 2 * shift + 1, (n,), generator=generator) for _ in range(2))
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
 def pretrain_vision(model, image_processor, rows: list[dict], image_paths: list[str], *, epochs: int,
-                    batch_size: int, lr: float, seed: int) -> list[float]:
-    """Train model's vision tower in place; return per-epoch attribute accuracy on the training rows."""
+                    batch_size: int, lr: float, seed: int, shift: int = 0) -> list[float]:
+    """Train model's vision tower in place; return per-epoch attribute accuracy on the training rows.
+    shift > 0: each batch jittered (flip, move by up to `shift` pixels)."""
     pixels = torch.cat([image_processor(images=[Image.open(p).convert("RGB") for p in image_paths[i:i + 256]],
                                         return_tensors="pt")["pixel_values"] for i in range(0, len(image_paths), 256)])
     targets = attribute_targets(rows)
@@ -56,6 +70,7 @@ def pretrain_vision(model, image_processor, rows: list[dict], image_paths: list[
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     order = list(range(len(rows)))
     rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
     accuracy = []
     probe.train()
     for epoch in range(epochs):
@@ -63,7 +78,8 @@ def pretrain_vision(model, image_processor, rows: list[dict], image_paths: list[
         correct = total = 0
         for start in tqdm(range(0, len(order), batch_size), desc=f"vision epoch {epoch + 1}/{epochs}", mininterval=5):
             idx = torch.tensor(order[start:start + batch_size])
-            logits = probe(pixels[idx])
+            batch = jitter(pixels[idx], shift, generator) if shift else pixels[idx]
+            logits = probe(batch)
             loss = sum(nn.functional.cross_entropy(lg, targets[idx, j]) for j, lg in enumerate(logits))
             opt.zero_grad()
             loss.backward()

@@ -89,7 +89,7 @@ def render(attributes: dict, visible: set[str], nuisance: Nuisance, size: int) -
     ex, ey = hx + 4, hy - 2
     if shown("eye_ring"):
         ring = _colour("eye_ring", attributes["eye_ring"])
-        d.ellipse((ex - 6, ey - 6, ex + 6, ey + 6), fill=ring)
+        d.ellipse((ex - 8, ey - 8, ex + 8, ey + 8), fill=ring)  # a 2.5-pixel ring in the 64-pixel image
     d.ellipse((ex - 3, ey - 3, ex + 3, ey + 3), fill=(0, 0, 0))
     if shown("beak"):
         _beak(d, attributes["beak"], hx + 11, hy + 1)
@@ -128,21 +128,21 @@ def _patterned_ellipse(d: ImageDraw.ImageDraw, box, base, mark, pattern: str):
     if pattern == "barred":
         for x in range(x0 + 5, x1 - 2, 6):
             d.line([(x, y0 + 3), (x, y1 - 3)], fill=mark, width=2)
-    elif pattern == "streaked":
-        for x in range(x0 + 4, x1 - 2, 5):
-            for y in range(y0 + 3, y1 - 4, 7):
+    elif pattern == "streaked":  # marks coarse enough to tell apart in the 64-pixel image
+        for x in range(x0 + 4, x1 - 2, 7):
+            for y in range(y0 + 2, y1 - 5, 9):
                 if inside(x, y):
-                    d.line([(x, y), (x + 1, y + 5)], fill=mark, width=2)
+                    d.line([(x, y), (x + 1, y + 7)], fill=mark, width=3)
     elif pattern == "spotted":
-        for x in range(x0 + 4, x1 - 2, 6):
+        for x in range(x0 + 4, x1 - 2, 8):
+            for y in range(y0 + 3, y1 - 2, 8):
+                if inside(x, y):
+                    d.ellipse((x - 3, y - 3, x + 3, y + 3), fill=mark)
+    elif pattern == "scaled":
+        for x in range(x0 + 4, x1 - 2, 8):
             for y in range(y0 + 3, y1 - 2, 6):
                 if inside(x, y):
-                    d.ellipse((x - 2, y - 2, x + 2, y + 2), fill=mark)
-    elif pattern == "scaled":
-        for x in range(x0 + 3, x1 - 2, 6):
-            for y in range(y0 + 3, y1 - 2, 5):
-                if inside(x, y):
-                    d.arc((x - 3, y - 3, x + 3, y + 3), 0, 180, fill=mark, width=1)
+                    d.arc((x - 4, y - 4, x + 4, y + 4), 0, 180, fill=mark, width=2)
     elif pattern != "plain":
         raise ValueError(f"unknown pattern {pattern!r}")
 
@@ -161,15 +161,17 @@ def _tail(d: ImageDraw.ImageDraw, shape: str, x: int, y: int, colour):
 
 
 def _beak(d: ImageDraw.ImageDraw, shape: str, x: int, y: int):
+    """Drawn large enough to survive the 64-pixel image (at 2/3 this size a probe of the frozen tower
+    read the shape at chance): a thick cone, a long down-curved bill, a hooked bill, a needle."""
     c = BEAK_COLOUR
     if shape == "conical":
-        d.polygon([(x - 2, y - 6), (x + 9, y), (x - 2, y + 6)], fill=c)
+        d.polygon([(x - 2, y - 9), (x + 14, y), (x - 2, y + 9)], fill=c)
     elif shape == "curved":
-        pts = [(x + 18 * math.sin(t / 10 * math.pi / 2), y + 10 * (1 - math.cos(t / 10 * math.pi / 2))) for t in range(11)]
-        d.line(pts, fill=c, width=3)
+        pts = [(x + 24 * math.sin(t / 10 * math.pi / 2), y + 16 * (1 - math.cos(t / 10 * math.pi / 2))) for t in range(11)]
+        d.line(pts, fill=c, width=5)
     elif shape == "hooked":
-        d.polygon([(x - 2, y - 5), (x + 10, y - 4), (x + 12, y + 5), (x + 8, y + 2), (x - 2, y + 4)], fill=c)
+        d.polygon([(x - 2, y - 7), (x + 14, y - 6), (x + 17, y + 10), (x + 10, y + 3), (x - 2, y + 6)], fill=c)
     elif shape == "needle":
-        d.line([(x - 1, y), (x + 20, y)], fill=c, width=2)
+        d.line([(x - 1, y), (x + 28, y)], fill=c, width=3)
     else:
         raise ValueError(f"unknown beak shape {shape!r}")
