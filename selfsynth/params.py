@@ -212,6 +212,8 @@ class ConvergenceParams(Strict):
     enabled: bool
     val_share: float = Field(gt=0, lt=1)  # of the round's images, held out with all their pairs
     patience: int = Field(ge=1)  # epochs without a lower validation loss before stopping
+    # transformers' EarlyStoppingCallback key: an epoch must lower the best validation loss by more than this
+    early_stopping_threshold: float = Field(ge=0)
     max_epochs: int = Field(ge=1)
 
 

@@ -67,7 +67,8 @@ def fit(job: tuple) -> dict:
                         batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
                         lr_scheduler_type=p.lr_scheduler_type,
                         seed=seed, augment=Augment(seed) if p.augment else None, validation=validation,
-                        patience=conv.patience, desc=f"train {method} round {rnd}")
+                        patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
+                        desc=f"train {method} round {rnd}")
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
         return None

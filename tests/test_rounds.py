@@ -148,7 +148,8 @@ def test_train_stage_to_convergence_records_epochs_and_best_validation_loss(micr
     project = tmp_path / "conv"
     shutil.copytree(root, project, symlinks=True, ignore=shutil.ignore_patterns(".dvc", ".git", "mlflow.db", "mlruns"))
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["train"]["convergence"] = {"enabled": True, "val_share": 0.25, "patience": 1, "max_epochs": 3}
+    params["train"]["convergence"] = {"enabled": True, "val_share": 0.25, "patience": 1,
+                                      "early_stopping_threshold": 0.0, "max_epochs": 3}
     write_params(project, params)
     shutil.rmtree(project / "models/ours/round-2")
     proc = subprocess.run([sys.executable, "-m", "stages.train", "2", "ours"], cwd=project, capture_output=True,

@@ -181,11 +181,12 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
           warmup_ratio: float, weight_decay: float, seed: int, lr_scheduler_type: str = "cosine", augment=None,
           logging_steps: int = 10,
           desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
+          early_stopping_threshold: float = 0.0,
           loader_workers: int = 0, extra_args: dict | None = None) -> LossHistory:
     """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the
     result. desc labels the progress bar (e.g. "train ours round 2"). With `validation`: `epochs` is
     the cap; the validation loss is computed after every epoch, training stops after `patience`
-    epochs without improvement and the best epoch's weights are loaded back — HF Trainer's own
+    epochs without an improvement larger than `early_stopping_threshold` and the best epoch's weights are loaded back — HF Trainer's own
     early stopping (checkpoints in out_dir, a scratch folder). loader_workers: processes that build
     the batches while this one computes, for a run alone on the cores; the same batches, since the
     order is drawn here, but not with `augment`, whose random state each epoch's new worker would
@@ -208,7 +209,9 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
         **({"save_strategy": "no"} | stopping | (extra_args or {})),
     )
-    callbacks = [history] + ([EarlyStoppingCallback(early_stopping_patience=patience)] if validation else [])
+    callbacks = [history] + ([EarlyStoppingCallback(early_stopping_patience=patience,
+                                                    early_stopping_threshold=early_stopping_threshold)]
+                             if validation else [])
     trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples),
                       eval_dataset=ExampleDataset(validation) if validation else None,
                       data_collator=SFTCollator(processor, augment), callbacks=callbacks)
