@@ -106,7 +106,7 @@ def main() -> None:
     rows = prediction_rows(k)
     checks = instrument_checks(read_json("metrics/instrument.json")["measures"])
     verdicts = decided_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed, checks) if rows else None
-    claims = ("The paper's claims are decided from paired intervals below (*The verdict with uncertainty*)."
+    claims_note = ("The paper's claims are decided from paired intervals below (*The verdict with uncertainty*)."
               if rows else f"## The paper's claims on the means (no per-image answers on disk)\n\n{claims_markdown(study)}")
 
     write_text(REPORTS / "table1.md", f"""# Table 1 — {title}
@@ -129,7 +129,7 @@ perplexity under the base model, lower is better; general ability: attribute-que
 
 {final_scores_table(study)}
 
-{claims}
+{claims_note}
 
 ## Explanation text per method and round
 
