@@ -61,6 +61,7 @@ def main() -> None:
         "base_identification": base["identification"]["accuracy"], "chance": 1 / len(dataset.labels),
         "distinct_candidates": {r: s["ours"]["distinct_candidates"] for r, s in rounds.items()},
         "distinct_candidates_nofilter": {r: s["nofilter"]["distinct_candidates"] for r, s in rounds.items()},
+        "looping_candidates": {r: s["ours"]["looping_candidates"] for r, s in rounds.items()},
         "score_differs_from_random": {r: s["ours"].get("score_differs_from_random") for r, s in rounds.items()},
         "zstar_floor_share": floor, "zstar_sizes": sizes,
         "epoch_cells": epoch_cells({r: read_json(f"metrics/train/round-{r}.json") for r in range(1, k + 1)}),

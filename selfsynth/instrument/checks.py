@@ -10,6 +10,8 @@ from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
+from ..method.select import threshold_select
+
 
 class Claim(Protocol):  # report.claims.Claim: a above b on metric
     text: str
@@ -23,6 +25,7 @@ DESCRIPTION_PRECISION = 0.85  # base model's greedy descriptions
 CHANCE_FACTOR = 2.0  # base identification at most this times chance
 CEILING = 0.85  # the Bayes ceiling of the test set
 DISTINCT = 2.0  # distinct candidates per question (of rejection.samples), every round
+LOOPING = 0.2  # share of candidates that loop (a repeated word 3-gram), every round
 FLOOR_SHARE = 0.5  # images whose Z* the min_concepts floor decides
 
 
@@ -66,7 +69,9 @@ def instrument_checks(m: dict) -> list[Check]:
     ident, chance = m.get("base_identification"), m.get("chance")
     ceiling = m.get("bayes_ceiling")
     distinct = m.get("distinct_candidates") or {}
+    looping = m.get("looping_candidates") or {}
     low = min(distinct.values()) if distinct else None
+    loops = max(looping.values()) if looping else None
     floor = m.get("zstar_floor_share")
     cells = m.get("epoch_cells") or []
     at_cap = [c for c in cells if c["at_cap"]]
@@ -86,10 +91,12 @@ def instrument_checks(m: dict) -> list[Check]:
         Check("ceiling", "the test images show enough to single out the species, so accuracy can separate methods",
               f"Bayes ceiling ≥ {CEILING}", None if ceiling is None else ceiling >= CEILING, _fmt(ceiling),
               _accuracy, "every accuracy claim"),
-        Check("diversity", "rejection sampling has candidates to choose among, so step 2.6's score is exercised",
-              f"≥ {DISTINCT:g} distinct candidates per question in every round",
-              None if low is None else low >= DISTINCT,
-              "—" if not distinct else ", ".join(f"r{k} {v:.2f}" for k, v in sorted(distinct.items())),
+        Check("diversity", "rejection sampling has fluent candidates to choose among, so step 2.6's score is "
+              "exercised (a looping text is another string, not another answer)",
+              f"≥ {DISTINCT:g} distinct candidates per question and ≤ {LOOPING:g} of candidates looping, every round",
+              None if low is None else low >= DISTINCT and (loops is None or loops <= LOOPING),
+              "—" if not distinct else ", ".join(f"r{k} {v:.2f}" + (f" ({looping[k]:.2f} looping)" if k in looping else "")
+                                                 for k, v in sorted(distinct.items())),
               _filtering, "ours against w/o filtering, and ours' rise"),
         Check("selection", "β acts: the threshold, not the min-concepts floor, decides most images' Z*",
               f"share of images at the floor ≤ {FLOOR_SHARE}", None if floor is None else floor <= FLOOR_SHARE,
@@ -124,12 +131,12 @@ def checks_markdown(checks: Sequence[Check], claims: Sequence[Claim]) -> str:
 
 def zstar_floor_share(rows: Sequence[dict], beta: float, min_concepts: int) -> tuple[float, dict]:
     """Share of images whose threshold mean + β·std kept fewer than min_concepts (so the floor set Z*),
-    and the distribution of |Z*|. Same rule as selection's: sample std, strict >."""
+    by selection's own rule, and the distribution of |Z*|."""
     at_floor, sizes = 0, {}
     for r in rows:
         s = np.asarray(list(r["scores"].values()), dtype=float)
-        thr = s.mean() + beta * (s.std(ddof=1) if len(s) > 1 else 0.0)
-        at_floor += int(np.count_nonzero(s > thr)) < min(min_concepts, len(s))
+        keep, thr = threshold_select(s, beta, min_concepts)
+        at_floor += len(keep) > int(np.count_nonzero(s > thr))
         sizes[len(r["zstar"])] = sizes.get(len(r["zstar"]), 0) + 1
     return (at_floor / len(rows) if rows else float("nan")), {str(k): sizes[k] for k in sorted(sizes)}
 

@@ -23,6 +23,7 @@ import numpy as np
 from ..lmm.prompts import PromptSet
 from ..metrics.encoders import TextEncoder, TfidfEncoder, embed_unique
 from ..metrics.identification import NameMatcher
+from ..metrics.wellformed import has_repeated_ngram
 from .select import infonce_answer_score
 from .synthesize import NL_ANSWER, names_label
 
@@ -152,6 +153,8 @@ def rejection_stats(pairs: Sequence[dict], groups: Sequence[dict], class_names: 
             "candidates_name_label": named_all / n_cand if n_cand else 0.0,
             "questions_with_a_correct_candidate": named_any / len(groups) if groups else 0.0,
             "distinct_candidates": float(np.mean([len(set(g["candidates"])) for g in groups])) if groups else 0.0,
+            "looping_candidates": (sum(has_repeated_ngram(c) for g in groups for c in g["candidates"]) / n_cand
+                                   if n_cand else 0.0),
             **(kept_strictness(kept, class_names) if class_names is not None else {})}
 
 

@@ -119,7 +119,7 @@ def _validate(desc_emb, desc_owner, concept_emb, concept_class, image_class, tau
     return D, owner, C, cclass, iclass
 
 
-def _select(scores: np.ndarray, beta: float, min_concepts: int) -> tuple[np.ndarray, float]:
+def threshold_select(scores: np.ndarray, beta: float, min_concepts: int) -> tuple[np.ndarray, float]:
     """Local positions kept by mean + beta*std (at least min_concepts), best first.
 
     std is the sample std (ddof=1), as torch.std in the authors' code. Concepts above the
@@ -220,7 +220,7 @@ def select_concepts(desc_emb: np.ndarray, desc_owner: np.ndarray, concept_emb: n
         terms = _infonce_terms(a, np.repeat(log_neg, counts[images], axis=0))
         scores = np.add.reduceat(terms, seg, axis=0)                       # (n_img_k, m_k)
         for r, i in enumerate(images):
-            keep, thr = _select(scores[r], beta, min_concepts)
+            keep, thr = threshold_select(scores[r], beta, min_concepts)
             out[i] = Selection(int(i), int(k), concepts[keep], concepts, scores[r], thr)
     return out  # type: ignore[return-value]
 
@@ -250,7 +250,7 @@ def reference_select_concepts(desc_emb: np.ndarray, desc_owner: np.ndarray, conc
         pos = (A @ B.T).astype(np.float64) / tau                      # (n_i, m_k)
         log_neg = _log_neg_from_sims((B @ N.T).astype(np.float64) / tau)  # (m_k,)
         scores = _infonce_terms(pos, log_neg[None, :]).sum(axis=0)
-        keep, thr = _select(scores, beta, min_concepts)
+        keep, thr = threshold_select(scores, beta, min_concepts)
         out.append(Selection(int(i), int(k), concepts[keep], concepts, scores, thr))
     return out
 

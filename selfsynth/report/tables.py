@@ -53,14 +53,14 @@ def text_quality_table(study: Study) -> str:
 
 def rejection_table(stats: dict[int, dict]) -> str:
     lines = ["| round | method | kept a candidate | fell back | candidates naming the label | questions with a correct "
-             "candidate | distinct candidates per question | score's choice ≠ a random passing one |",
-             "|---|---|---|---|---|---|---|---|"]
+             "candidate | distinct candidates per question | candidates looping | score's choice ≠ a random passing one |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for rnd, by_method in sorted(stats.items()):
         for m, s in by_method.items():
             differs = s.get("score_differs_from_random")
             lines.append(f"| {rnd} | {m} | {s['accepted']:.3f} | {s['fallback']:.3f} | {s['candidates_name_label']:.3f} | "
                          f"{s['questions_with_a_correct_candidate']:.3f} | {s['distinct_candidates']:.2f} | "
-                         f"{'—' if differs is None else f'{differs:.3f}'} |")
+                         f"{s.get('looping_candidates', float('nan')):.3f} | {'—' if differs is None else f'{differs:.3f}'} |")
     return "\n".join(lines)
 
 
