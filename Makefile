@@ -47,8 +47,9 @@ repro: $(STAMP)
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
 
-# Seeds 1-4 of the study as DVC experiments (seed and world.seed together), then reports/table1-seeds.md:
-# 95 % t-intervals over seeds and a verdict per claim (ARGS="--seeds 3 4 --jobs 2" for a subset).
+# Seeds 1-9 of the study as DVC experiments (seed and world.seed together), then reports/table1-seeds.md:
+# 95 % t-intervals over seeds and a Holm-adjusted verdict per claim (ARGS="--seeds 3 4" for a subset;
+# reports/seeds.json keeps every seed run, so subsets run in different sessions add up).
 seeds: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth.experiments seeds $(ARGS)
 

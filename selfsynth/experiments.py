@@ -84,7 +84,8 @@ def run_queue(jobs: int, dry: bool, poll: float = 30.0) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m selfsynth.experiments", description=__doc__.split("\n\n")[0])
     ap.add_argument("what", choices=["ablations", "seeds"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4], help="seeds besides the workspace's own (seed 0)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 10)),
+                    help="seeds besides the workspace's own (seed 0): 10 in all; a subset per session adds to reports/seeds.json")
     ap.add_argument("--encoder", action="append", default=[], help="a local sentence-transformers dir to compare")
     ap.add_argument("--only", nargs="+", help="a subset of the ablations by name")
     ap.add_argument("-S", "--set", dest="extra", action="append", default=[], help="a param change for every experiment")

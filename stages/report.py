@@ -28,11 +28,13 @@ from selfsynth.report.tables import (
     rejection_table,
     text_quality_table,
 )
-from selfsynth.report.verdict import decided_claims, intervals_table, paired_table, verdict_markdown
+from selfsynth.report.seeds import claims_over_seeds, saved_seeds, verdict_section
+from selfsynth.report.verdict import described_claims, differences_markdown, intervals_table, paired_table
 from selfsynth.tracking import params_key
 from stages import summarize
 
 REPORTS = Path("reports")
+SEEDS = REPORTS / "seeds.json"  # the seeds verdict, written by `make seeds` (selfsynth.report.seeds)
 log = logging.getLogger("report")
 
 
@@ -87,10 +89,11 @@ Paired differences on the same images (one resample of images for both; ✓: the
 
 {paired_table(rows, pairs, b, conf, seed)}
 
-The claims, decided by the paired interval (holds: above 0; does not hold: below 0; undecided:
-contains 0 — more test images per class or more seeds narrow it):
+The paper's claims as paired differences on this seed, with the paper's CUB effect beside each.
+This interval covers new test images of this world and base model only, so it decides nothing:
+the verdict is over seeds (below, once reports/seeds.json holds this configuration's seeds):
 
-{verdict_markdown(rows, k, b, conf, seed, checks)}
+{differences_markdown(rows, k, b, conf, seed, checks)}
 """
 
 
@@ -105,15 +108,21 @@ def main() -> None:
     title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, params {params_key(params)}"
     rows = prediction_rows(k)
     checks = instrument_checks(read_json("metrics/instrument.json")["measures"])
-    verdicts = decided_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed, checks) if rows else None
-    claims_note = ("The paper's claims are decided from paired intervals below (*The verdict with uncertainty*)."
-              if rows else f"## The paper's claims on the means (no per-image answers on disk)\n\n{claims_markdown(study)}")
+    described = described_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed, checks) if rows else None
+    seeds, failed = saved_seeds(SEEDS, params)
+    over_seeds = claims_over_seeds(seeds, k, params.report.confidence, failed) if len(seeds) >= 2 else None
+    claims_note = (f"## The paper's claims over {len(seeds)} seeds (reports/seeds.json, reports/table1-seeds.md)\n\n"
+                   f"{verdict_section(over_seeds, params.report.confidence)}" if over_seeds else "## The paper's claims\n\nNo verdict yet: reports/seeds.json holds fewer than 2 seeds of "
+                   "this configuration (`make seeds`). One seed's paired differences are described below "
+                   "(*The verdict with uncertainty*)" + ("." if rows else f"; without per-image answers on disk, "
+                                                          f"its means:\n\n{claims_markdown(study)}"))
 
     write_text(REPORTS / "table1.md", f"""# Table 1 — {title}
 
 Accuracy (%) on the test images, one explain question per image, greedy decoding; the predicted
 class is the earliest class name in the answer (strict). Round 0 is the untuned base model.
-Mean and spread over seeds: `make seeds` writes reports/table1-seeds.md.
+One seed describes; the paper's claims are decided over seeds (`make seeds` writes
+reports/table1-seeds.md and reports/seeds.json, which this page reads).
 
 {accuracy_table(study)}
 
@@ -155,7 +164,7 @@ queues and runs them, `dvc exp show` compares them, each is a set of MLflow runs
 own `config` and `dvc_exp`, and reports/ablations-study.md sets them against this study.
 """)
     accuracy_over_rounds(study, REPORTS / "accuracy.png", f"accuracy per round — {title}")
-    write_index(study, REPORTS, title, verdicts=verdicts, checks=checks)
+    write_index(study, REPORTS, title, described=described, over_seeds=(len(seeds), over_seeds), checks=checks)
     if "note" in sweep:  # a real dataset: no per-image truth to score the selection against
         for name in ("select_descriptions", "select_beta", "select_encoders"):
             note_figure(REPORTS / f"{name}.png", f"{name} — {params.dataset.name}", sweep["note"])

@@ -51,6 +51,8 @@ def make_project(root: Path, params: dict | None = None, dvc: bool = False) -> P
     shutil.copy(REPO / ".dvcignore", root / ".dvcignore")  # bytecode caches are not code: no rerun on a new .pyc
     shutil.copytree(REPO / "prompts", root / "prompts")
     shutil.copytree(REPO / "concepts", root / "concepts")  # the concepts stage's folder of concept lists
+    (root / "reports").mkdir(exist_ok=True)
+    shutil.copy(REPO / "reports/seeds.json", root / "reports/seeds.json")  # the report stage's seeds verdict (a dep)
     write_params(root, params or micro_params())
     if dvc:
         # dvc.yaml lists library folders as dependencies: link them so hashes are real

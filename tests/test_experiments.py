@@ -75,10 +75,13 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
     table = (tmp_path / "reports/table1-seeds.md").read_text()
     assert "seeds 0, 1, 2, 3, 4" in table
     k = params.last_round
-    assert f"- **holds**: ours above L+GE on accuracy (round {k}) — ours r{k} − lge r{k} on accuracy: 5.0 [5.0, 5.0]" in table
-    assert f"- **undecided**: ours above nl on CS (round {k})" in table
-    assert f"- **does not hold**: w/o filtering below ours on accuracy (round {k})" in table
-    assert "a > b in 5 of 5" in table
+    row = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| ")}
+    assert "| +12.0 | 5.0 [5.0, 5.0] | 5 of 5 |" in row[f"ours above L+GE on accuracy (round {k})"]
+    assert row[f"ours above L+GE on accuracy (round {k})"].endswith("| holds | **holds** |")
+    assert row[f"ours above NL on CS (round {k}): NL cites no feature, so its CS is 0"].endswith("| sanity check: undecided | "
+                                                                                              "**sanity check: undecided** |")
+    assert row[f"ours above w/o filtering on accuracy (round {k})"].endswith("| does not hold | **does not hold** |")
+    assert "0 of 5" in row[f"ours above w/o filtering on accuracy (round {k})"]
     assert (tmp_path / "reports/accuracy-seeds.png").stat().st_size > 5_000
     assert main(["--min-seeds", "6", "--out", str(tmp_path / "r2")]) == 1
 

@@ -20,7 +20,7 @@ from selfsynth.method.generate import plan_questions
 from selfsynth.method.reject import (choice_matters, keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
                                  rejection_stats)
 from selfsynth.report.intervals import metric_interval, paired_difference
-from selfsynth.report.verdict import decide, verdict_markdown
+from selfsynth.report.verdict import decide, differences_markdown
 from selfsynth.method.synthesize import template_answer
 from selfsynth.world.attributes import FAMILIES
 from tests.conftest import REPO
@@ -246,18 +246,16 @@ def test_paired_difference_uses_the_same_images_and_decides_claims():
     assert paired.high - paired.low < 0.1
 
 
-def test_verdict_lists_every_claim_with_its_paired_interval():
+def test_one_seed_describes_every_claim_with_its_paired_interval_and_decides_none():
     k = 2
     preds = {("ours", 1): rows(0.5, 1), ("ours", 2): rows(0.9, 2), ("nl", 2): rows(0.5, 3),
              ("lge", 2): rows(0.9, 4), ("nofilter", 2): rows(0.995, 5)}
-    text = verdict_markdown(preds, k, 500, 0.95, 0)
-    lines = text.splitlines()
-    assert len(lines) == 6
-    assert lines[0].startswith("- holds: ours: accuracy rises")
-    assert any(line.startswith("- **undecided**: ours above L+GE on accuracy") for line in lines)
-    assert any(line.startswith("- holds: ours above nl on CS") for line in lines)
-    assert any(line.startswith("- **does not hold**: w/o filtering below ours on accuracy") for line in lines)
-    assert all("[" in line for line in lines)
+    lines = differences_markdown(preds, k, 500, 0.95, 0).splitlines()
+    assert len(lines) == 7 and all("[" in line for line in lines)  # no w/o filtering round 1: its rise is left out
+    assert lines[0].startswith("- ours above NL on accuracy (round 2) — ours r2 − nl r2 = 38.5 [")
+    assert all(line.endswith("(one seed: descriptive)") for line in lines[:-1])
+    assert lines[-1].endswith("(sanity check (true by construction))")
+    assert not any(v in line for line in lines for v in ("holds", "does not hold", "undecided", "excluded"))
 
 
 # --- training to convergence -----------------------------------------------------------------------

@@ -22,10 +22,11 @@ from ..io import atomic_path
 from ..layout import METHODS, predictions_path
 from ..plots import plt, save_figure
 from ..instrument.checks import Check, untestable
-from .claims import check_claims, claims
+from .claims import check_claims, claims, paper_effect
 from .intervals import Interval, accuracy_intervals, correct, explain_rows, read_rows
 from .study import ROW_METHODS, Study
 from .tables import LABELS
+from .verdict import fmt_interval
 
 COLORS = {"base": "#7f7f7f", "nl": "#ff7f0e", "lge": "#2ca02c", "ours": "#1f77b4", "nofilter": "#d62728"}
 CSS = """
@@ -148,22 +149,35 @@ def final_scores_html(study: Study) -> str:
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def claims_html(study: Study, verdicts: list[tuple[str, str, str]] | None = None) -> str:
-    """The claims decided from paired intervals over test images (report.verdict) when the
-    per-image rows are on disk; otherwise compared on the means, and said so."""
-    if verdicts:
-        css = {"holds": "ok", "does not hold": "no"}
-        rows = "".join(f"<tr><td>{esc(claim)}</td><td><span class={css.get(v, 'un')}>{esc(v)}</span></td>"
-                       f"<td class=l>{esc(ev)}</td></tr>" for claim, v, ev in verdicts)
-        return (f"<table><tr><th>the paper's claim</th><th>verdict</th><th class=l>paired difference, 95 % "
-                f"interval</th></tr>{rows}</table><p class=note>Holds when the bootstrap interval of the paired "
-                "difference lies above 0, does not hold below 0, undecided when it contains 0.</p>")
-    rows = "".join(f"<tr><td>{esc(claim)}</td><td><span class={'ok' if ok else 'no'}>"
-                   f"{'holds' if ok else 'does not hold'}</span></td><td class=l>{esc(ev)}</td></tr>"
-                   for claim, ok, ev in check_claims(study))
-    return (f"<table><tr><th>the paper's claim</th><th>verdict</th><th class=l>evidence (mean)</th></tr>{rows}</table>"
-            "<p class=note>No per-image answers on disk: the verdict compares means; where the intervals of "
-            "Table 1 overlap, it is not a finding.</p>")
+def claims_html(study: Study, described: list[tuple[str, str, str]] | None = None,
+                over_seeds: tuple[int, list[dict] | None] = (0, None)) -> str:
+    """The seeds verdict (report.seeds) when reports/seeds.json holds ≥ 2 seeds of this configuration;
+    then this seed's paired differences, described, not decided (report.verdict); without per-image
+    rows, the means."""
+    n, rows = over_seeds
+    css = {"holds": "ok", "does not hold": "no"}
+    if rows:
+        body = "".join(f"<tr><td>{esc(r['claim'].text)}</td><td>{esc(paper_effect(r['claim']))}</td>"
+                       f"<td>{esc(fmt_interval(r['interval'], r['claim'].metric))}</td><td>{r['wins']} of {len(r['diffs'])}</td>"
+                       f"<td><span class={css.get(r['adjusted'], 'un')}>{esc(r['adjusted'])}</span></td></tr>" for r in rows)
+        verdict = (f"<p>Over {n} seeds (reports/table1-seeds.md has the raw and Holm-adjusted p-values):</p><table><tr>"
+                   f"<th>the paper's claim</th><th>paper (CUB)</th><th>mean difference [95 % interval over seeds]</th>"
+                   f"<th>seeds a &gt; b</th><th>verdict (Holm)</th></tr>{body}</table>")
+    else:
+        verdict = ("<p class=note>No verdict yet: reports/seeds.json holds fewer than 2 seeds of this configuration "
+                   "(<code>make seeds</code>). One seed's differences below describe; they decide nothing.</p>")
+    if described:
+        body = "".join(f"<tr><td>{esc(claim)}</td><td class=l>{esc(ev)}</td><td>{esc(st)}</td></tr>"
+                       for claim, st, ev in described)
+        seed = (f"<h3>This seed, described</h3><table><tr><th>the paper's claim</th><th class=l>paired difference on the "
+                f"test images, 95 % bootstrap interval</th><th>status</th></tr>{body}</table><p class=note>The interval "
+                "covers new test images of this world and base model only; a fresh machine draws both anew.</p>")
+    else:
+        body = "".join(f"<tr><td>{esc(claim)}</td><td>{'above' if ok else 'not above'}</td><td class=l>{esc(ev)}</td></tr>"
+                       for claim, ok, ev in check_claims(study))
+        seed = (f"<h3>This seed, on the means</h3><table><tr><th>the paper's claim</th><th>a vs b</th><th class=l>means"
+                f"</th></tr>{body}</table><p class=note>No per-image answers on disk: means only.</p>")
+    return verdict + seed
 
 
 def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[str, Path], count: int = 6) -> str:
@@ -266,7 +280,8 @@ def checks_html(checks: Sequence[Check], k: int) -> str:
 
 
 def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs(),
-                verdicts: list[tuple[str, str, str]] | None = None, checks: Sequence[Check] = ()) -> Path:
+                described: list[tuple[str, str, str]] | None = None,
+                over_seeds: tuple[int, list[dict] | None] = (0, None), checks: Sequence[Check] = ()) -> Path:
     """Write reports/curves.png and reports/index.html; returns the page's path."""
     intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, inputs.root)
     curves = out_dir / "curves.png"
@@ -284,7 +299,7 @@ def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs
 <h2 id=table1>Table 1 — accuracy per round</h2>{table1_html(study, intervals)}
 {f"<h2 id=instrument>Can this run test the paper's claims? The instrument's checks</h2>{checks_html(checks, study.rounds)}" if checks else ""}
 <h2 id=curves>Accuracy and CS over the rounds</h2><img class=figure alt="accuracy and CS per round" src="{curves_uri}">
-<h2 id=claims>The paper's claims on this run</h2>{claims_html(study, verdicts)}
+<h2 id=claims>The paper's claims</h2>{claims_html(study, described, over_seeds)}
 <h2 id=scores>Every score after the last round</h2>{final_scores_html(study)}
 <p class=note>EE, CS, grounding: the offline judges (or the LLM judge with evaluate.judge: llm); FS: perplexity
 under the base model, lower is better; general ability: attribute-question accuracy.</p>

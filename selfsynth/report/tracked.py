@@ -49,6 +49,22 @@ def study_from_runs(uri: str, runs: list) -> Study:
     return study
 
 
+def failed_checks(uri: str, experiment: str) -> dict[int, dict[str, list[str]]]:
+    """{seed: {config: the instrument checks that failed}} from the instrument stage's runs, newest
+    run of a (seed, config) winning."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.stage = 'instrument'", max_results=10_000,
+                              order_by=["attributes.start_time ASC"]) if exp else []
+    out: dict[int, dict[str, list[str]]] = defaultdict(dict)
+    for run in runs:
+        checks = {k.removeprefix("check."): v for k, v in run.data.metrics.items() if k.startswith("check.")}
+        out[int(run.data.tags.get("seed", 0))][run.data.tags.get("config", "")] = sorted(k for k, v in checks.items() if v == 0)
+    return dict(out)
+
+
 def latest_config(uri: str, experiment: str) -> str:
     """The configuration of the most recently started method run: what the notebook shows by default."""
     from mlflow.tracking import MlflowClient

@@ -1,32 +1,37 @@
-"""The paper's claims decided from intervals, not from point estimates.
+"""The paper's claims on one seed: paired differences over the test images, described, not decided.
 
 Each claim is a paired comparison on the same test images (method a minus method b, or one method
-at two rounds): it holds when the bootstrap interval of the difference lies above 0, does not hold
-when it lies below 0, and is undecided when it contains 0 — more test images (world.test_per_class)
-or seeds narrow it. The claims are claims.claims(k), on the last round.
+at two rounds) with its bootstrap interval. That interval covers new test images of this world
+and this base model only: a fresh machine draws both anew. So one seed's page issues no verdict;
+report.seeds decides each claim over seeds (`decide` below, with Holm's correction there).
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 from ..instrument.checks import Check, untestable
-from .claims import claims
+from .claims import Claim, claims, paper_effect
 from .intervals import METRICS, Interval, metric_interval, paired_difference
 from .tables import LABELS
 
 Rows = Mapping[tuple[str, int], Sequence[dict]]  # (method, round) -> prediction rows
 PERCENT = {"accuracy", "accuracy_lenient"}
 PAIRED_METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS_masked", "well_formed", "repeated_ngram")
+HOLDS, FAILS, EXCLUDED, UNDECIDED = "holds", "does not hold", "the paper's effect is excluded", "undecided"
 
 
-def decide(diff: Interval | None) -> str:
+def decide(diff: Interval | None, paper: float | None = None) -> str:
+    """holds: the interval lies above 0; does not hold: below 0; the paper's effect is excluded: it
+    lies wholly below the paper's (positive) effect but not below 0; else undecided."""
     if diff is None:
-        return "undecided (no shared scored images)"
+        return "undecided (no interval)"
     if diff.low > 0:
-        return "holds"
+        return HOLDS
     if diff.high < 0:
-        return "does not hold"
-    return "undecided"
+        return FAILS
+    if paper is not None and paper > 0 and diff.high < paper:
+        return EXCLUDED
+    return UNDECIDED
 
 
 def display_scale(metric: str) -> tuple[float, int]:
@@ -34,10 +39,20 @@ def display_scale(metric: str) -> tuple[float, int]:
     return (100.0, 1) if metric in PERCENT else (1.0, 3 if not metric.startswith("FS") else 1)
 
 
-def decided_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int,
-                   checks: Sequence[Check] = ()) -> list[tuple[str, str, str]]:
-    """(claim, verdict, evidence) for every claim whose two cells have prediction rows. A claim that
-    a failed instrument check leaves untestable reads "cannot be tested", whatever its interval."""
+def fmt_interval(iv: Interval | None, metric: str) -> str:
+    return "—" if iv is None else iv.fmt(*display_scale(metric))
+
+
+def status(c: Claim, checks: Sequence[Check]) -> str:
+    failed = untestable(c, checks)
+    return (f"cannot be tested ({', '.join(failed)})" if failed
+            else "sanity check (true by construction)" if c.sanity else "one seed: descriptive")
+
+
+def described_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int,
+                     checks: Sequence[Check] = ()) -> list[tuple[str, str, str]]:
+    """(claim, status, paired difference with its interval over test images) for every claim whose
+    two cells have prediction rows; the status says only what a failed instrument check rules out."""
     out = []
     for c in claims(k):
         if c.a not in rows or c.b not in rows:
@@ -45,15 +60,14 @@ def decided_claims(rows: Rows, k: int, n_boot: int, confidence: float, seed: int
         d = paired_difference(rows[c.a], rows[c.b], c.metric, n_boot, confidence, seed)
         scale, digits = display_scale(c.metric)
         ev = "no interval" if d is None else (f"{c.a[0]} r{c.a[1]} − {c.b[0]} r{c.b[1]} = {d.fmt(scale, digits)} "
-                                              f"on {d.n} images")
-        failed = untestable(c, checks)
-        out.append((c.text, f"cannot be tested ({', '.join(failed)})" if failed else decide(d), ev))
+                                              f"on {d.n} images; paper (CUB) {paper_effect(c)}")
+        out.append((c.text, status(c, checks), ev))
     return out
 
 
-def verdict_markdown(rows: Rows, k: int, n_boot: int, confidence: float, seed: int, checks: Sequence[Check] = ()) -> str:
-    return "\n".join(f"- {'**' + v + '**' if v != 'holds' else v}: {text} — {ev}"
-                     for text, v, ev in decided_claims(rows, k, n_boot, confidence, seed, checks))
+def differences_markdown(rows: Rows, k: int, n_boot: int, confidence: float, seed: int,
+                         checks: Sequence[Check] = ()) -> str:
+    return "\n".join(f"- {text} — {ev} ({st})" for text, st, ev in described_claims(rows, k, n_boot, confidence, seed, checks))
 
 
 def intervals_table(rows: Rows, cells: Sequence[tuple[str, int]], n_boot: int, confidence: float, seed: int) -> str:
