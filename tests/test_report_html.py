@@ -105,7 +105,7 @@ def test_the_report_stage_ends_on_one_line_with_its_figures(micro_project, tmp_p
     (project / "selfsynth").symlink_to(root / "selfsynth")  # this checkout's library, not whichever is installed
     for folder in ("metrics", "data/dataset", "data/eval", "data/select", "data/describe"):
         shutil.copytree(root / folder, project / folder)
-    shutil.copytree(root / "reports", project / "reports")
+    shutil.copytree(root / "reports", project / "reports", dirs_exist_ok=True)
     last = run_stage(project, "report").stderr.strip().splitlines()[-1]
     assert re.search(r"report finished in [\d.]+ s: reports/index.html .*round 2 accuracy nl [\d.]+%", last), last
     assert len(last) < 400
