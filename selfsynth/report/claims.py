@@ -41,11 +41,6 @@ def claims(k: int) -> list[Claim]:
     return out
 
 
-def evidence(claims_: list[Claim]) -> list[Claim]:
-    """The claims that count as evidence (sanity checks left out): Holm's family."""
-    return [c for c in claims_ if not c.sanity]
-
-
 def paper_effect(c: Claim) -> str:
     if c.paper is None:
         return "—"
