@@ -111,11 +111,14 @@ def main() -> None:
     described = described_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed, checks) if rows else None
     seeds, failed = saved_seeds(SEEDS, params)
     over_seeds = claims_over_seeds(seeds, k, params.report.confidence, failed) if len(seeds) >= 2 else None
-    claims_note = (f"## The paper's claims over {len(seeds)} seeds (reports/seeds.json, reports/table1-seeds.md)\n\n"
-                   f"{verdict_section(over_seeds, params.report.confidence)}" if over_seeds else "## The paper's claims\n\nNo verdict yet: reports/seeds.json holds fewer than 2 seeds of "
-                   "this configuration (`make seeds`). One seed's paired differences are described below "
-                   "(*The verdict with uncertainty*)" + ("." if rows else f"; without per-image answers on disk, "
-                                                          f"its means:\n\n{claims_markdown(study)}"))
+    if over_seeds:
+        claims_note = (f"## The paper's claims over {len(seeds)} seeds (reports/seeds.json, reports/table1-seeds.md)\n\n"
+                       + verdict_section(over_seeds, params.report.confidence))
+    else:
+        claims_note = ("## The paper's claims\n\nNo verdict yet: reports/seeds.json holds fewer than 2 seeds of this "
+                       "configuration (`make seeds`). One seed's paired differences are described below (*The verdict "
+                       "with uncertainty*)")
+        claims_note += "." if rows else f"; without per-image answers on disk, its means:\n\n{claims_markdown(study)}"
 
     write_text(REPORTS / "table1.md", f"""# Table 1 — {title}
 
@@ -164,7 +167,8 @@ queues and runs them, `dvc exp show` compares them, each is a set of MLflow runs
 own `config` and `dvc_exp`, and reports/ablations-study.md sets them against this study.
 """)
     accuracy_over_rounds(study, REPORTS / "accuracy.png", f"accuracy per round — {title}")
-    write_index(study, REPORTS, title, described=described, over_seeds=(len(seeds), over_seeds), checks=checks)
+    write_index(study, REPORTS, title, described=described, over_seeds=(len(seeds), over_seeds), checks=checks,
+                uncertainty=params.report)
     if "note" in sweep:  # a real dataset: no per-image truth to score the selection against
         for name in ("select_descriptions", "select_beta", "select_encoders"):
             note_figure(REPORTS / f"{name}.png", f"{name} — {params.dataset.name}", sweep["note"])

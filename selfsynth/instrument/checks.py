@@ -115,10 +115,12 @@ def untestable(claim: Claim, checks: Sequence[Check]) -> list[str]:
     return [c.name for c in checks if c.passed is False and c.affects(claim)]
 
 
+_SCOPE = {c.name: c.affects for c in instrument_checks({})}  # check name -> the claims its failure leaves untestable
+
+
 def untestable_by_name(claim: Claim, failed: Sequence[str]) -> list[str]:
     """The same, from the names of the failed checks (what a seed's record keeps)."""
-    scope = {c.name: c.affects for c in instrument_checks({})}
-    return [name for name in failed if name in scope and scope[name](claim)]
+    return [name for name in failed if name in _SCOPE and _SCOPE[name](claim)]
 
 
 def checks_markdown(checks: Sequence[Check], claims: Sequence[Claim]) -> str:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..io import atomic_path
 from ..layout import METHODS, predictions_path
+from ..params import ReportParams
 from ..plots import plt, save_figure
 from ..instrument.checks import Check, untestable
 from .claims import check_claims, claims, paper_effect
@@ -281,9 +282,11 @@ def checks_html(checks: Sequence[Check], k: int) -> str:
 
 def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs(),
                 described: list[tuple[str, str, str]] | None = None,
-                over_seeds: tuple[int, list[dict] | None] = (0, None), checks: Sequence[Check] = ()) -> Path:
+                over_seeds: tuple[int, list[dict] | None] = (0, None), checks: Sequence[Check] = (),
+                uncertainty: ReportParams = ReportParams()) -> Path:
     """Write reports/curves.png and reports/index.html; returns the page's path."""
-    intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, inputs.root)
+    intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, inputs.root,
+                                   uncertainty.bootstrap, uncertainty.confidence)
     curves = out_dir / "curves.png"
     curves_figure(study, intervals, curves, f"accuracy and CS per round — {title}")
     names, manifest, images = world_images(inputs)

@@ -17,6 +17,9 @@ import numpy as np
 from scipy.stats import bootstrap
 
 from ..layout import predictions_path
+from ..params import ReportParams
+
+N_BOOT, CONFIDENCE = ReportParams().bootstrap, ReportParams().confidence  # params.report's defaults, one home
 
 METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "FS_masked", "well_formed", "repeated_ngram")
 RATIOS = {"grounding": ("grounded", "cited")}  # micro-averaged: a ratio of sums, not a mean of ratios
@@ -88,7 +91,7 @@ def _interval(data: tuple, statistic, point: float, n_boot: int, confidence: flo
     return Interval(point, float(lo), float(hi), n)
 
 
-def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = 2000, confidence: float = 0.95,
+def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = N_BOOT, confidence: float = CONFIDENCE,
                     seed: int = 0) -> Interval | None:
     """The metric over the test images and its bootstrap interval; None if no row has the score."""
     vals = image_values(rows, metric)
@@ -99,8 +102,8 @@ def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = 2000, confi
     return _interval((num, den), _ratio, point, n_boot, confidence, seed)
 
 
-def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, n_boot: int = 2000,
-                      confidence: float = 0.95, seed: int = 0) -> Interval | None:
+def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, n_boot: int = N_BOOT,
+                      confidence: float = CONFIDENCE, seed: int = 0) -> Interval | None:
     """metric(a) - metric(b) on the images both answered, resampled in pairs; None without shared images."""
     a, b = image_values(rows_a, metric), image_values(rows_b, metric)
     ids = sorted(a.keys() & b.keys())
@@ -118,7 +121,7 @@ def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: st
     return _interval((an, ad, bn, bd), diff, point, n_boot, confidence, seed)
 
 
-def bootstrap_interval(hits: Sequence[bool], n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
+def bootstrap_interval(hits: Sequence[bool], n_boot: int = N_BOOT, confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
     """Percentile bootstrap of a share (e.g. correct answers); seeded, so a report is reproducible byte for byte."""
     x = np.asarray(hits, dtype=float)
     if x.size == 0:
@@ -126,7 +129,8 @@ def bootstrap_interval(hits: Sequence[bool], n_boot: int = 2000, confidence: flo
     return _interval((x, np.ones_like(x)), _ratio, float(x.mean()), n_boot, confidence, seed)
 
 
-def accuracy_intervals(methods_rounds: dict[str, list[int]], root: Path = Path(".")) -> dict[tuple[str, int], Interval]:
+def accuracy_intervals(methods_rounds: dict[str, list[int]], root: Path = Path("."), n_boot: int = N_BOOT,
+                       confidence: float = CONFIDENCE) -> dict[tuple[str, int], Interval]:
     """(method, round) -> bootstrap interval of strict accuracy, for every cell whose predictions are
     on disk (a study whose data was not pulled gets point estimates only)."""
     out = {}
@@ -134,5 +138,5 @@ def accuracy_intervals(methods_rounds: dict[str, list[int]], root: Path = Path("
         for rnd in rounds:
             path = root / predictions_path(method, rnd)
             if path.is_file() and (rows := explain_rows(read_rows(path))):
-                out[(method, rnd)] = bootstrap_interval(correct(rows))
+                out[(method, rnd)] = bootstrap_interval(correct(rows), n_boot, confidence)
     return out
