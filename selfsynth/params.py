@@ -23,6 +23,10 @@ class DatasetParams(Strict):
     costs more than it protects, so a downloaded dataset is treated as immutable."""
     name: DatasetName
     root: str
+    # prepare stops on one file's bytes in both train and test (a test image the model trained on);
+    # true runs a published split that has such copies as it is (the copies are counted in
+    # metrics/dataset.json), since the download is read in place and never edited
+    allow_split_duplicates: bool = False
 
     @field_validator("root")
     @classmethod

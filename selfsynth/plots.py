@@ -8,8 +8,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
 
+from .dataset.images import load_rgb  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 
@@ -34,8 +34,7 @@ def contact_sheet(root: Path, labels: list[dict], manifest: list[dict], out: Pat
         for ax in row:
             ax.axis("off")
         for ax, m in zip(row, rows):
-            img = Image.open(root / m["image"])
-            ax.imshow(img if img.mode == "RGB" else img.convert("RGB"))  # grey X-rays would get a colour map
+            ax.imshow(load_rgb(root / m["image"]))  # RGB always: a grey X-ray given as L would get a colour map
             if caption is not None:
                 ax.set_title(caption(cls, m), fontsize=5, loc="left")
         row[0].text(-0.1, 0.5, cls["name"], transform=row[0].transAxes, rotation=90, ha="right", va="center",

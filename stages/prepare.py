@@ -4,7 +4,7 @@ their absolute paths). Every stage reads data/dataset, whichever it is."""
 import logging
 from pathlib import Path
 
-from selfsynth.dataset.prepared import check_images, load_prepared
+from selfsynth.dataset.prepared import check_images, duplicates, load_prepared
 from selfsynth.dataset.sources import prepare_dataset
 from selfsynth.io import atomic_path, write_json
 from selfsynth.lmm.prompts import load_prompts
@@ -25,7 +25,9 @@ def prepare_real(params: Params, describe_prompts: list[str]) -> dict:
     name, root = params.dataset.name, params.dataset.root
     with atomic_path(OUT, directory=True) as tmp:
         summary = prepare_dataset(name, root, tmp, params.world.seed)
-        check_images(tmp, load_prepared(tmp).manifest, f"dataset {name!r} at {root}")
+        manifest = load_prepared(tmp).manifest
+        summary["duplicates"] = duplicates(tmp, manifest, params.dataset.allow_split_duplicates)
+        check_images(tmp, manifest, f"dataset {name!r} at {root}")
         if not params.base.model_dir:
             summary["generic_images"] = len(build_generic(params.world, params.world.seed, tmp, describe_prompts))
     return summary
@@ -39,6 +41,7 @@ def main() -> None:
     if name == "aviary":
         with atomic_path(OUT, directory=True) as tmp:
             summary = build_world(params.world, params.world.seed, tmp, prompts.describe)
+            summary["duplicates"] = duplicates(tmp, load_prepared(tmp).manifest, params.dataset.allow_split_duplicates)
         dataset = load_prepared(OUT)
         world_contact_sheet(OUT, dataset.labels, dataset.manifest, PLOT)
     else:

@@ -1,6 +1,7 @@
 """A prepared dataset on disk: labels, manifest of class images, and (world only) the generic corpus."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -10,6 +11,7 @@ from tqdm import tqdm
 
 from ..errors import InputError
 from ..io import read_json, read_jsonl
+from .images import load_rgb
 
 NO_TRUTH = "skipped: a real dataset does not record which features each image shows"
 
@@ -82,7 +84,7 @@ def check_manifest(dataset: PreparedDataset) -> None:
 
 
 def check_images(root: Path, rows: Iterable[dict], what: str) -> None:
-    """Open every image once before long work, so a bad file fails fast and by name."""
+    """Open every image once before long work, as the stages will (load_rgb), so a bad file fails fast and by name."""
     for row in tqdm(list(rows), desc=f"check {what} images", mininterval=5):
         path = root / row["image"]
         if not path.is_file():
@@ -90,7 +92,25 @@ def check_images(root: Path, rows: Iterable[dict], what: str) -> None:
         try:
             with Image.open(path) as im:
                 im.verify()  # structure and checksums; verify() leaves the file unusable, so reopen
-            with Image.open(path) as im:
-                im.load()  # decode every pixel: a truncated file passes verify() but not this
+            load_rgb(path)  # decode every pixel: a truncated file passes verify() but not this
         except Exception as e:  # noqa: BLE001 - PIL raises many types for a bad file
             raise DatasetError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def duplicates(root: Path, rows: Iterable[dict], allow_across_splits: bool, examples: int = 3) -> dict:
+    """Exact duplicate image files (the same bytes) among rows, for metrics/dataset.json. One file's
+    content in train and in test scores a model on an image it was trained on: a DatasetError naming
+    both, unless allow_across_splits (the param dataset.allow_split_duplicates)."""
+    by_digest: dict[str, list[dict]] = {}
+    for row in tqdm(list(rows), desc="hash images", mininterval=5):
+        with open(root / row["image"], "rb") as f:
+            by_digest.setdefault(hashlib.file_digest(f, "blake2b").hexdigest(), []).append(row)
+    groups = [g for g in by_digest.values() if len(g) > 1]
+    leaks = [g for g in groups if len({r["split"] for r in g}) > 1]
+    if leaks and not allow_across_splits:
+        train, test = (next(root / r["image"] for r in leaks[0] if r["split"] == s) for s in ("train", "test"))
+        raise DatasetError(f"{train} (train) and {test} (test) hold the same bytes: the model would be tested on an "
+                           f"image it trained on ({len(leaks)} such group(s) in all); remove one copy, or set "
+                           f"dataset.allow_split_duplicates: true to run the split as published")
+    return {"groups": len(groups), "files": sum(map(len, groups)), "across_splits": len(leaks),
+            "examples": [[r["image"] for r in g] for g in groups[:examples]]}

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from ..dataset.images import load_rgb
 from ..world.attributes import FAMILIES
 
 HIDDEN = "hidden"
@@ -51,7 +51,7 @@ def tower_features(tower, image_processor, paths: list, batch_size: int = 128) -
     out = []
     param = next(tower.parameters())
     for i in range(0, len(paths), batch_size):
-        images = [Image.open(p).convert("RGB") for p in paths[i:i + batch_size]]
+        images = [load_rgb(p) for p in paths[i:i + batch_size]]
         pixels = image_processor(images=images, return_tensors="pt")["pixel_values"].to(param.device, param.dtype)
         hidden = tower(pixel_values=pixels).last_hidden_state
         if hidden.shape[1] * hidden.shape[2] > MAX_FEATURES:

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from PIL import Image
 from tqdm import tqdm
 
+from ..dataset.images import load_rgb
 from .chat_template import chat_prompt
 
 
@@ -53,7 +53,7 @@ class HFGenerator:
         self.processor.tokenizer.padding_side = "left"
         starts = range(0, len(images), self.batch_size)
         for b, start in enumerate(tqdm(starts, desc=desc, mininterval=5, disable=len(starts) <= 1)):
-            imgs = [Image.open(p).convert("RGB") for p in images[start:start + self.batch_size]]
+            imgs = [load_rgb(p) for p in images[start:start + self.batch_size]]
             enc = self.processor(images=imgs, text=list(prompts[start:start + self.batch_size]), padding=True,
                                  return_tensors="pt").to(device)
             if "pixel_values" in enc:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from PIL import Image
 from tqdm import tqdm
 
+from ..dataset.images import load_rgb
 from .chat_template import chat_prompt
 from .hf import Sampling
 
@@ -23,11 +23,8 @@ def build_requests(processor, images: Sequence, questions: Sequence[str]) -> lis
     """vLLM prompt dicts: chat_prompt text plus the RGB image (a path or a PIL image)."""
     if len(images) != len(questions):
         raise ValueError("generate: images and questions differ in length")
-    out = []
-    for img, q in zip(images, questions):
-        pil = img.convert("RGB") if isinstance(img, Image.Image) else Image.open(img).convert("RGB")
-        out.append({"prompt": chat_prompt(processor, q), "multi_modal_data": {"image": pil}})
-    return out
+    return [{"prompt": chat_prompt(processor, q), "multi_modal_data": {"image": load_rgb(img)}}
+            for img, q in zip(images, questions)]
 
 
 class VLLMGenerator:

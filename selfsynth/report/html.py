@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from PIL import Image
-
+from ..dataset.images import load_rgb
 from ..io import atomic_path
 from ..layout import METHODS, predictions_path
 from ..params import ReportParams
@@ -69,11 +68,10 @@ def esc(text) -> str:
 
 def png_data_uri(path: Path, max_side: int = 256) -> str:
     """An image as an inline PNG, shrunk to max_side so real photos keep the page small."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        im.thumbnail((max_side, max_side))
-        buf = io.BytesIO()
-        im.save(buf, format="PNG", optimize=True)
+    im = load_rgb(path)
+    im.thumbnail((max_side, max_side))
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ProgressCallback
 
+from ..dataset.images import load_rgb
 from ..lmm.chat_template import chat_prompt
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class SFTCollator:
         self.augment = augment
 
     def __call__(self, batch: Sequence[Example]) -> dict:
-        images = [Image.open(ex.image).convert("RGB") for ex in batch]
+        images = [load_rgb(ex.image) for ex in batch]
         if self.augment is not None:
             images = [im if isinstance(ex, HeldOut) else self.augment(im) for ex, im in zip(batch, images)]
         prompts = [chat_prompt(self.processor, ex.prompt) for ex in batch]

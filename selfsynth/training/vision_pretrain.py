@@ -11,10 +11,10 @@ import logging
 import random
 
 import torch
-from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from ..dataset.images import load_rgb
 from ..world.attributes import FAMILIES
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def pretrain_vision(model, image_processor, rows: list[dict], image_paths: list[
                     batch_size: int, lr: float, seed: int, shift: int = 0) -> list[float]:
     """Train model's vision tower in place; return per-epoch attribute accuracy on the training rows.
     shift > 0: each batch jittered (flip, move by up to `shift` pixels)."""
-    pixels = torch.cat([image_processor(images=[Image.open(p).convert("RGB") for p in image_paths[i:i + 256]],
+    pixels = torch.cat([image_processor(images=[load_rgb(p) for p in image_paths[i:i + 256]],
                                         return_tensors="pt")["pixel_values"] for i in range(0, len(image_paths), 256)])
     targets = attribute_targets(rows)
     tower = model.model.vision_tower

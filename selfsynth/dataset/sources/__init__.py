@@ -32,7 +32,7 @@ def prepare_dataset(name: str, root: str | Path, out_dir: Path, seed: int) -> di
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset root not found (dataset {name!r})")
     collected = ADAPTERS[name](root, seed)
-    check(collected, name)
+    check(collected, name, root)
     out_dir = Path(out_dir)
     write_json(out_dir / "labels.json", [{"id": i, "name": n} for i, n in enumerate(collected.names)])
     dump_jsonl(out_dir / "manifest.jsonl", (

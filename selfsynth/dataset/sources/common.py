@@ -173,7 +173,7 @@ def stratified_test(keys: list[str], strata: list[str], test_fraction: float, se
     return set(test)
 
 
-def check(c: Collected, dataset: str) -> None:
+def check(c: Collected, dataset: str, root: Path) -> None:
     """The invariants every manifest keeps; existence is checked, images are not opened here."""
     seen: dict[str, Item] = {}
     for it in c.items:
@@ -182,6 +182,8 @@ def check(c: Collected, dataset: str) -> None:
         seen[it.id] = it
         if not it.image.is_file():
             raise DatasetError(f"{it.image}: image missing (listed in {it.listed_in})")
+        if not it.image.resolve().is_relative_to(root):
+            _outside(it, root)
     counts = Counter((it.label, it.split) for it in c.items)
     for label, (name, where) in enumerate(zip(c.names, c.defined_in)):
         if not counts[label, "train"] + counts[label, "test"]:
@@ -192,3 +194,13 @@ def check(c: Collected, dataset: str) -> None:
     if dupes:
         raise DatasetError(f"{dataset}: readable class name {dupes[0]!r} given to more than one class "
                            f"({', '.join(w for n, w in zip(c.names, c.defined_in) if n == dupes[0])})")
+
+
+def _outside(it: Item, root: Path) -> None:
+    """A dataset is its root folder (read in place, treated as immutable): an image that resolves
+    elsewhere, through a symlink to a file or to a folder on its way, is refused, naming the link."""
+    link = next((p for p in [*reversed(it.image.parents), it.image]
+                 if p.is_symlink() and not p.resolve().is_relative_to(root)), None)
+    how = f"{link}: symbolic link to {link.resolve()}" if link else f"{it.image}: resolves to {it.image.resolve()}"
+    raise DatasetError(f"{how}, outside the dataset root {root} (listed in {it.listed_in}); copy the "
+                       f"images in, or make dataset.root a folder that holds them")
