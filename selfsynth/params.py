@@ -115,7 +115,7 @@ class TrainParams(Strict):
     epochs: float = Field(gt=0)
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0)
-    warmup_ratio: float = Field(ge=0, lt=1)
+    warmup_steps: float = Field(ge=0, lt=1)  # transformers' key: below 1, a fraction of the optimizer steps
     weight_decay: float = Field(ge=0)
 
 
@@ -226,7 +226,7 @@ class RoundTrainParams(Strict):
     epochs: float = Field(gt=0)
     batch_size: int = Field(ge=1)
     lr: float = Field(gt=0)
-    warmup_ratio: float = Field(ge=0, lt=1)
+    warmup_steps: float = Field(ge=0, lt=1)  # transformers' key: below 1, a fraction of the optimizer steps
     weight_decay: float = Field(ge=0)
     # transformers' lr_scheduler_type; cosine anneals to zero at the epoch cap, which then decides the
     # "converged" epoch (the loss flattens because the rate does): constant_with_warmup does not

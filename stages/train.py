@@ -9,12 +9,11 @@ Usage: python -m stages.train <round> <method> [<method> ...]
        accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m stages.train <round> <method>
 """
 import logging
+import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-
-from transformers import set_seed
 
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.guard import ensure_parent_alive
@@ -28,7 +27,7 @@ from selfsynth.preflight import stage_start
 from selfsynth.tracking import method_run
 from selfsynth.training.augment import Augment
 from selfsynth.training.distributed import is_main_process, wait_for_everyone
-from selfsynth.training.lora import add_lora, new_token_ids, trainable_summary
+from selfsynth.training.lora import lora_config, new_token_ids, trainable_summary
 from selfsynth.training.sft import Example, general_examples, generic_examples, split_by_image, train
 from stages import summarize
 
@@ -42,19 +41,15 @@ def fit(job: tuple) -> dict:
     p = params.train
     pairs = read_jsonl(pairs_path(method, rnd))
     seed = params.seed + rnd
-    set_seed(seed)  # LoRA's initial weights are drawn before the Trainer seeds anything
     model, processor = load_lmm(model_dir(method, rnd - 1))
     tokens = []
     if p.lora.train_new_tokens:  # every word the answers use that the base LM's corpus never did
         names = [n for name in dataset.class_names for n in (name, " " + name)]
         tokens = new_token_ids(processor.tokenizer, [x["answer"] for x in pairs] + names,
                                [f"{ex.prompt} {ex.answer}" for ex in generic_examples(dataset)])
-    try:
-        model = add_lora(model, p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
-    except ValueError as e:  # PEFT's message lists modules, not the key that named them
-        raise ParamsError(f"params.yaml: train.lora.targets: {p.lora.targets} do not match the model's "
-                          f"modules ({str(e).splitlines()[0][:200]})") from None
-    trainable = trainable_summary(model)
+    lora = lora_config(p.lora.r, p.lora.alpha, p.lora.dropout, p.lora.targets, tokens)
+    if not any(re.fullmatch(lora.target_modules, name) for name, _ in model.named_modules()):
+        raise ParamsError(f"params.yaml: train.lora.targets: {p.lora.targets} match no module of the language model")
     examples = [Example(str(dataset.root / x["image"]), x["question"], x["answer"]) for x in pairs]
     conv, validation = p.convergence, []
     if conv.enabled:  # the same rule for every method: held-out images pick the epoch
@@ -63,12 +58,13 @@ def fit(job: tuple) -> dict:
     task_pairs = len(examples)
     examples += general_examples(dataset, round(p.general_mix * task_pairs), seed)
     with tempfile.TemporaryDirectory() as checkpoints:
-        history = train(model, processor, examples, out_dir=Path(checkpoints), epochs=epochs,
-                        batch_size=p.batch_size, lr=p.lr, warmup_ratio=p.warmup_ratio, weight_decay=p.weight_decay,
-                        lr_scheduler_type=p.lr_scheduler_type,
-                        seed=seed, augment=Augment(seed) if p.augment else None, validation=validation,
-                        patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
-                        desc=f"train {method} round {rnd}")
+        model, history = train(model, processor, examples, out_dir=Path(checkpoints), epochs=epochs,
+                               batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
+                               weight_decay=p.weight_decay, lr_scheduler_type=p.lr_scheduler_type, seed=seed,
+                               augment=Augment(seed) if p.augment else None, validation=validation,
+                               patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
+                               peft_config=lora, desc=f"train {method} round {rnd}")
+    trainable = trainable_summary(model)
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
         return None

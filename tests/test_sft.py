@@ -1,4 +1,5 @@
-"""What a tuned model learns from: the answer after the prompt, never the prompt or its image tokens."""
+"""What a tuned model learns from: the answer after the prompt, never the prompt or its image tokens;
+and what TRL leaves to this project, each with why."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +7,7 @@ from PIL import Image
 
 from selfsynth.lmm.chat_template import chat_prompt
 from selfsynth.lmm.llava15 import IMAGE_TOKEN_ID, build
-from selfsynth.training.sft import Example, SFTCollator
+from selfsynth.training.sft import Example, collate
 from tests.test_verdict import tiny_model
 
 
@@ -24,7 +25,7 @@ def test_the_collator_masks_the_prompt_and_its_image_tokens_and_keeps_the_answer
         Image.new("RGB", size, (60 * i, 90, 0)).save(tmp_path / f"{i}.png")
     batch = [Example(str(tmp_path / "0.png"), "what is this bird", "it is a red bird with a crest"),
              Example(str(tmp_path / "1.png"), "what is this", "a crest")]  # shorter: padded
-    enc = SFTCollator(processor)(batch)
+    enc = collate(processor, batch)  # as SFTTrainer builds its batches
     # the oracle: the prompts encoded with their images, as the model sees them before the answer
     prompts = processor(images=[Image.open(ex.image).convert("RGB") for ex in batch],
                         text=[chat_prompt(processor, ex.prompt) for ex in batch], padding=True, return_tensors="pt")
@@ -33,9 +34,51 @@ def test_the_collator_masks_the_prompt_and_its_image_tokens_and_keeps_the_answer
     for row, ex in enumerate(batch):
         ids, labels, real = enc["input_ids"][row], enc["labels"][row], enc["attention_mask"][row].bool()
         prompt_len = int(prompts["attention_mask"][row].sum())
+        assert ids[:prompt_len].tolist() == prompts["input_ids"][row][prompts["attention_mask"][row].bool()].tolist()
         assert (labels[:prompt_len] == -100).all() and (labels[prompt_len:][real[prompt_len:]] != -100).all()
         assert (labels[ids == image_token] == -100).all() and (ids == image_token).sum() > 1  # expanded, and masked
         assert (labels[~real] == -100).all()  # padding
         answer = tok.decode(labels[labels != -100], skip_special_tokens=True)
         assert answer.strip() == ex.answer
         assert labels[labels != -100][-1] == tok.eos_token_id
+
+
+def test_trl_leaves_the_bos_to_the_chat_template_and_adds_no_eos_to_a_completion(tmp_path):
+    """Why prompt_completion writes BOS and EOS into the text: TRL's vision-language collator encodes
+    prompt and completion without special tokens, expecting the chat template to write the BOS (this
+    one, like llava-1.5's, leaves it to the tokenizer, as generation does), and appends no EOS."""
+    from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+    processor = processor_of("aviary", tmp_path)
+    tok = processor.tokenizer
+    Image.new("RGB", (32, 32), (60, 90, 0)).save(tmp_path / "0.png")
+    bare = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)(
+        [{"image": Image.open(tmp_path / "0.png"), "prompt": chat_prompt(processor, "what is this"), "completion": " a crest"}])
+    assert bare["input_ids"][0, 0] != tok.bos_token_id and tok.eos_token_id not in bare["input_ids"][0]
+    ours = collate(processor, [Example(str(tmp_path / "0.png"), "what is this", "a crest")])
+    assert ours["input_ids"][0, 0] == tok.bos_token_id and ours["labels"][0, -1] == tok.eos_token_id
+
+
+def test_trls_fused_loss_cannot_read_a_tied_head_with_trainable_token_rows(tmp_path):
+    """Why train() keeps the model's own loss with train.lora.train_new_tokens: TRL's fused LM head
+    reads lm_head.bias, and PEFT's wrapper around the trainable rows of a tied head has none."""
+    import torch
+    from trl import SFTConfig, SFTTrainer
+    from selfsynth.training.lora import lora_config, new_token_ids
+    from selfsynth.training.sft import CHECKPOINTING, SFTTrainerTokenRows, prompt_completion
+    Image.new("RGB", (32, 32), (60, 90, 0)).save(tmp_path / "0.png")
+    examples = [Example(str(tmp_path / "0.png"), "what is this bird", "it is a red bird")]
+    args = SFTConfig(str(tmp_path / "out"), report_to="none", use_cpu=True, bf16=False, max_length=None,
+                     **{CHECKPOINTING: False})
+    losses = []
+    for trainer_class in (SFTTrainer, SFTTrainerTokenRows):
+        model, processor = tiny_model()
+        lora = lora_config(8, 16, 0.0, ["q_proj"], new_token_ids(processor.tokenizer, ["it is a red bird"], ["what"]))
+        trainer = trainer_class(model, args, train_dataset=prompt_completion(processor, examples),
+                                processing_class=processor, peft_config=lora)
+        batch = collate(processor, examples)
+        if trainer_class is SFTTrainer:
+            with pytest.raises(AttributeError, match="bias"):
+                trainer.compute_loss(trainer.model, dict(batch))
+        else:
+            with torch.no_grad():
+                assert trainer.compute_loss(trainer.model, dict(batch)).item() == trainer.model(**batch).loss.item()

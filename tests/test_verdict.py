@@ -300,24 +300,25 @@ def test_convergence_stops_when_validation_loss_rises_and_keeps_the_best_epoch(t
     """As the train stage runs it: a LoRA with trainable label tokens. The held-out images' answers
     contradict the training answers, so fitting raises their loss; with patience 1 training stops
     after the first epoch that does not improve, and the weights kept are the best epoch's."""
-    from selfsynth.training.lora import add_lora, new_token_ids
-    from selfsynth.training.sft import Example, HeldOut, SFTCollator, train
+    from selfsynth.training.lora import lora_config, new_token_ids
+    from selfsynth.training.sft import Example, HeldOut, collate, train
     torch.manual_seed(0)
     model, processor = tiny_model()
-    model = add_lora(model, 8, 16, 0.0, ["q_proj", "v_proj", "up_proj", "down_proj"],
-                     new_token_ids(processor.tokenizer, ["it is a red bird"], ["what is this"]))
+    lora = lora_config(8, 16, 0.0, ["q_proj", "v_proj", "up_proj", "down_proj"],
+                       new_token_ids(processor.tokenizer, ["it is a red bird"], ["what is this"]))
     for i in range(6):
         Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
     fit = [Example(str(tmp_path / f"{i}.png"), "what is this bird", "it is a red bird") for i in range(4) for _ in range(2)]
     val = [HeldOut(str(tmp_path / f"{i}.png"), "what is this bird", "a crest crest with") for i in range(4, 6)]
-    history = train(model, processor, fit, out_dir=tmp_path / "ckpt", epochs=6, batch_size=4, lr=0.05,
-                    warmup_ratio=0.0, weight_decay=0.0, seed=0, validation=val, patience=1, logging_steps=1)
+    model, history = train(model, processor, fit, out_dir=tmp_path / "ckpt", epochs=6, batch_size=4, lr=0.05,
+                           warmup_steps=0.0, weight_decay=0.0, seed=0, validation=val, patience=1, logging_steps=1,
+                           peft_config=lora)
     assert len(history.val_losses) < 6 and history.epochs_trained < 6  # stopped before the cap
     assert history.val_losses[-1] > history.best_val_loss == min(history.val_losses)
     assert history.best_epoch < history.epochs_trained
     model.eval()
     with torch.no_grad():  # one validation batch: the kept weights' loss is the best epoch's, not the last
-        loss = model(**SFTCollator(processor)(val)).loss.item()
+        loss = model(**collate(processor, val)).loss.item()
     assert np.isclose(loss, history.best_val_loss, rtol=1e-5)
 
 

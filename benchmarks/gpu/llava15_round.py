@@ -5,7 +5,7 @@ Builds the llava-1.5-7b-hf shape with random weights (selfsynth.lmm.llava15 --fu
              backend and with the vLLM backend (selfsynth.method.describe.describe_images on each backend);
   rejection  tokens/s of the candidates' sampling (T 0.7, top-p 0.6, 196 tokens) on vLLM;
   train      LoRA r 128 / alpha 256 step time and peak memory at the paper's batch 32, bf16, gradient
-             checkpointing (selfsynth.training.lora.add_lora + selfsynth.training.sft.train);
+             checkpointing (selfsynth.training.lora.lora_config + selfsynth.training.sft.train);
   lora       the trained adapter put back on the base: HF (PEFT) and vLLM (max_lora_rank 128,
              selfsynth.lmm.vllm_lora.export_for_vllm) answers must differ from the base's;
 and projects the GPU-minutes of a CUB round (5,994 training images) against the paper's 143.
@@ -189,8 +189,8 @@ def training_examples(cfg: Config, paths: list[str], n: int):
 
 def sequence_length(processor, example) -> int:
     """Tokens of one training example as the collator builds it (prompt, 576 image tokens, answer)."""
-    from selfsynth.training.sft import SFTCollator
-    return int(SFTCollator(processor)([example])["input_ids"].shape[1])
+    from selfsynth.training.sft import collate
+    return int(collate(processor, [example])["input_ids"].shape[1])
 
 
 def phase_train(cfg: Config, out: Path) -> dict:
@@ -204,21 +204,19 @@ def phase_train(cfg: Config, out: Path) -> dict:
     from selfsynth.lmm.hf import HFGenerator, Sampling
     from selfsynth.lmm.vllm_lora import export_for_vllm
     from selfsynth.lmm.load import load_lmm
-    from selfsynth.training.lora import add_lora, trainable_summary
-    from selfsynth.training.sft import train
+    from peft import get_peft_model
+    from selfsynth.training.lora import lora_config, trainable_summary
+    from selfsynth.training.sft import CHECKPOINTING, train
 
     set_seed(0)
     model, processor = load_lmm(out / "model")
-    model = add_lora(model, cfg.lora_r, cfg.lora_alpha, 0.05, TARGETS)
+    # the adapter added here, not by SFTTrainer's peft_config: both timed runs train the same one
+    model = get_peft_model(model, lora_config(cfg.lora_r, cfg.lora_alpha, 0.05, TARGETS))
     paths = images(out, max(cfg.images, 4))
     examples = training_examples(cfg, paths, cfg.batch * (2 * cfg.warm_steps + cfg.steps))
-    from transformers import TrainingArguments
-    # transformers 5.2x renames gradient_checkpointing to activation_checkpointing (the old name warns)
-    name = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ \
-        else "gradient_checkpointing"
-    extra = {name: cfg.grad_checkpointing}
+    extra = {CHECKPOINTING: cfg.grad_checkpointing}
     if cfg.grad_checkpointing:
-        extra[f"{name}_kwargs"] = {"use_reentrant": False}
+        extra[f"{CHECKPOINTING}_kwargs"] = {"use_reentrant": False}
     times = []
     for steps in (cfg.warm_steps, cfg.warm_steps + cfg.steps):
         if torch.cuda.is_available():
@@ -226,8 +224,9 @@ def phase_train(cfg: Config, out: Path) -> dict:
         with tempfile.TemporaryDirectory() as scratch:
             sync()
             t = time.perf_counter()
-            hist = train(model, processor, examples, out_dir=Path(scratch), epochs=1, batch_size=cfg.batch, lr=cfg.lr,
-                         warmup_ratio=0.0, weight_decay=0.0, seed=0, logging_steps=1, extra_args={**extra, "max_steps": steps})
+            model, hist = train(model, processor, examples, out_dir=Path(scratch), epochs=1, batch_size=cfg.batch,
+                                lr=cfg.lr, warmup_steps=0.0, weight_decay=0.0, seed=0, logging_steps=1,
+                                extra_args={**extra, "max_steps": steps})
             sync()
             times.append(time.perf_counter() - t)
         if hist.optimizer_steps != steps:

@@ -1,4 +1,4 @@
-"""LoRA on the language model only (PEFT): vision tower frozen, projector trained in full.
+"""LoRA on the language model only (PEFT, through TRL's SFTTrainer): vision tower frozen, projector trained in full.
 
 Round r trains a fresh adapter on the round r-1 model with that adapter merged in, as the
 paper does; the stage saves both the adapter (small, logged to MLflow) and the merged model
@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 from transformers import PreTrainedTokenizerBase
 
-from peft import LoraConfig, get_peft_model
+from peft import LoraConfig
 
 LANGUAGE_MODEL_SCOPE = r".*language_model.*\.({})$"
 
@@ -32,20 +32,13 @@ def new_token_ids(tokenizer: PreTrainedTokenizerBase, texts: Iterable[str], know
 
 def lora_config(r: int, alpha: int, dropout: float, targets: Sequence[str],
                 trainable_tokens: Sequence[int] = ()) -> LoraConfig:
+    """SFTTrainer's peft_config (PEFT leaves every other weight, the vision tower's too, frozen).
+    trainable_tokens: embedding rows trained beside the adapter — the words of the training answers
+    the base model has never seen (the tiny world model: new_token_ids; llava-1.5 knows them)."""
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, bias="none",
                       target_modules=LANGUAGE_MODEL_SCOPE.format("|".join(targets)),
                       modules_to_save=["multi_modal_projector"],
                       trainable_token_indices=list(trainable_tokens) or None)
-
-
-def add_lora(model, r: int, alpha: int, dropout: float, targets: Sequence[str], trainable_tokens: Sequence[int] = ()):
-    """trainable_tokens: embedding rows trained beside the adapter — the words of the training
-    answers the base model has never seen (the tiny world model: new_token_ids; llava-1.5 knows them)."""
-    model.model.vision_tower.requires_grad_(False)
-    peft_model = get_peft_model(model, lora_config(r, alpha, dropout, targets, trainable_tokens))
-    for p in peft_model.base_model.model.model.vision_tower.parameters():
-        p.requires_grad_(False)
-    return peft_model
 
 
 def trainable_summary(model) -> dict:

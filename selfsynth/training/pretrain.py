@@ -13,7 +13,7 @@ from ..lmm.prompts import PromptSet
 from ..lmm.tiny_llava import build_model, build_processor, train_tokenizer
 from ..params import Params
 from ..world.attributes import FAMILIES
-from .sft import LossHistory, generic_examples, train
+from .sft import generic_examples, train
 from .vision_pretrain import pretrain_vision
 
 
@@ -40,9 +40,9 @@ def pretrain_base_model(params: Params, dataset: PreparedDataset, prompts: Promp
 
     examples = generic_examples(dataset)
     random.Random(params.world.seed).shuffle(examples)
-    history: LossHistory = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
-                                 batch_size=p.train.batch_size, lr=p.train.lr, warmup_ratio=p.train.warmup_ratio,
-                                 weight_decay=p.train.weight_decay, seed=params.world.seed, logging_steps=20,
-                                 desc="train base (round 0)", loader_workers=min(1, params.workers - 1))
+    model, history = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
+                           batch_size=p.train.batch_size, lr=p.train.lr, warmup_steps=p.train.warmup_steps,
+                           weight_decay=p.train.weight_decay, seed=params.world.seed, logging_steps=20,
+                           desc="train base (round 0)", loader_workers=min(1, params.workers - 1))
     model.model.vision_tower.requires_grad_(True)
     return model, processor, history, vision_accuracy

@@ -1,7 +1,8 @@
-"""Supervised fine-tuning on (image, question, answer) triples with the HF Trainer.
+"""Supervised fine-tuning on (image, question, answer) triples with TRL's SFTTrainer.
 
-One collator serves base pretraining and every LoRA round: the prompt is built with the
-processor's own chat template, the answer follows it, and only answer tokens carry loss.
+One recipe serves base pretraining and every LoRA round: the prompt is built with the processor's
+own chat template, the answer is the completion, and TRL's vision-language collator gives loss to
+the completion only (not the prompt, its image tokens or the padding).
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+from datasets import Dataset
 from PIL import Image
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import EarlyStoppingCallback, Trainer, TrainerState
 from transformers.trainer_callback import ProgressCallback
+from trl import SFTConfig, SFTTrainer
+from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
 from ..dataset.images import load_rgb
 from ..lmm.chat_template import chat_prompt
@@ -65,70 +68,62 @@ def split_by_image(examples: Sequence[Example], share: float, seed: int) -> tupl
             [HeldOut(ex.image, ex.prompt, ex.answer) for ex in examples if ex.image in held])
 
 
-class ExampleDataset(Dataset):
-    def __init__(self, examples: Sequence[Example]):
-        self.examples = list(examples)
-
-    def __len__(self):
-        return len(self.examples)
-
-    def __getitem__(self, i):
-        return self.examples[i]
+# transformers 5.2x renamed gradient_checkpointing to activation_checkpointing
+CHECKPOINTING = ("activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+                 else "gradient_checkpointing")
 
 
-class SFTCollator:
-    def __init__(self, processor, augment: Callable[[Image.Image], Image.Image] | None = None):
-        self.processor = processor
-        self.augment = augment
-
-    def __call__(self, batch: Sequence[Example]) -> dict:
-        images = [load_rgb(ex.image) for ex in batch]
-        if self.augment is not None:
-            images = [im if isinstance(ex, HeldOut) else self.augment(im) for ex, im in zip(batch, images)]
-        prompts = [chat_prompt(self.processor, ex.prompt) for ex in batch]
-        eos = self.processor.tokenizer.eos_token
-        full = [f"{p} {ex.answer}{eos}" for p, ex in zip(prompts, batch)]
-        self.processor.tokenizer.padding_side = "right"
-        enc = self.processor(images=images, text=full, padding=True, return_tensors="pt")
-        prompt_ids = self.processor(images=images, text=prompts, padding=True, return_tensors="pt")
-        prompt_lens = prompt_ids["attention_mask"].sum(dim=1)
-        labels = enc["input_ids"].clone()
-        positions = torch.arange(labels.shape[1]).unsqueeze(0)
-        labels[positions < prompt_lens.unsqueeze(1)] = -100
-        labels[enc["attention_mask"] == 0] = -100
-        enc["labels"] = labels
-        return dict(enc)
+def prompt_completion(processor, examples: Sequence[Example]) -> Dataset:
+    """TRL's prompt-completion format, the answer being the completion. By hand, as TRL leaves them
+    (tests/test_sft.py): the BOS, which TRL's collator expects the chat template to write and this
+    processor's template (llava-1.5's too) leaves to the tokenizer, and the EOS, which TRL appends
+    only to text it tokenizes itself. Images are opened as batches are drawn."""
+    tok = processor.tokenizer
+    data = Dataset.from_dict({"image": [ex.image for ex in examples],
+                              "prompt": [tok.bos_token + chat_prompt(processor, ex.prompt) for ex in examples],
+                              "completion": [f" {ex.answer}{tok.eos_token}" for ex in examples]})
+    return data.with_transform(open_images())
 
 
-class LossHistory(TrainerCallback):
-    """Keeps (step, loss) pairs for the loss curve and the tracker, the optimizer steps this
-    process took (each rank's share under several GPUs) and the mean loss of the run; with a
-    validation set also each epoch's validation loss, the epochs trained and the best loss."""
+def open_images(augment: Callable[[Image.Image], Image.Image] | None = None):
+    """The dataset transform that opens a batch's images as it is drawn, augmented if `augment`."""
+    def transform(batch: dict) -> dict:
+        images = (load_rgb(path) for path in batch["image"])
+        return {**batch, "image": [augment(im) if augment else im for im in images]}
+    return transform
 
-    def __init__(self):
-        self.steps: list[int] = []
-        self.losses: list[float] = []
-        self.optimizer_steps = 0
-        self.mean_loss: float | None = None
-        self.val_epochs: list[float] = []
-        self.val_losses: list[float] = []
-        self.epochs_trained: float | None = None
-        self.best_val_loss: float | None = None
 
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs and "loss" in logs:
-            self.steps.append(state.global_step)
-            self.losses.append(float(logs["loss"]))
-        if logs and "train_loss" in logs:
-            self.mean_loss = float(logs["train_loss"])
-        if logs and "eval_loss" in logs:
-            self.val_epochs.append(float(state.epoch))
-            self.val_losses.append(float(logs["eval_loss"]))
+def collate(processor, examples: Sequence[Example]) -> dict:
+    """A batch as the trainer builds it: input ids, pixels and labels (-100 but on answer and EOS)."""
+    collator = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)
+    return collator(list(prompt_completion(processor, examples)))
 
-    def on_train_end(self, args, state, control, **kwargs):
-        self.optimizer_steps = state.global_step
-        self.epochs_trained = float(state.epoch) if state.epoch is not None else None
-        self.best_val_loss = float(state.best_metric) if state.best_metric is not None else None
+
+@dataclass(frozen=True)
+class History:
+    """What a run logged, read from the Trainer's state.log_history: (step, loss) pairs for the loss
+    curve and the tracker, the optimizer steps this process took (each rank's share under several
+    GPUs) and the mean loss of the run; with a validation set also each epoch's validation loss,
+    the epochs trained and the best loss."""
+    steps: list[int]
+    losses: list[float]
+    optimizer_steps: int
+    mean_loss: float | None
+    val_epochs: list[float]
+    val_losses: list[float]
+    epochs_trained: float | None
+    best_val_loss: float | None
+
+    @classmethod
+    def of(cls, state: TrainerState) -> History:
+        logs = state.log_history
+        return cls(steps=[e["step"] for e in logs if "loss" in e], losses=[float(e["loss"]) for e in logs if "loss" in e],
+                   optimizer_steps=state.global_step,
+                   mean_loss=next((float(e["train_loss"]) for e in logs if "train_loss" in e), None),
+                   val_epochs=[float(e["epoch"]) for e in logs if "eval_loss" in e],
+                   val_losses=[float(e["eval_loss"]) for e in logs if "eval_loss" in e],
+                   epochs_trained=None if state.epoch is None else float(state.epoch),
+                   best_val_loss=None if state.best_metric is None else float(state.best_metric))
 
     @property
     def best_epoch(self) -> float | None:
@@ -178,48 +173,61 @@ class LabelledProgress(ProgressCallback):
             return super().on_train_end(args, state, control, **kwargs)
 
 
+class SFTTrainerTokenRows(SFTTrainer):
+    """TRL's fused LM head reads lm_head.bias, which PEFT's wrapper around a tied head with trainable
+    token rows (train.lora.train_new_tokens) lacks (tests/test_sft.py): there, the model's own loss."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if hasattr(self.model.get_output_embeddings(), "bias"):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
-          warmup_ratio: float, weight_decay: float, seed: int, lr_scheduler_type: str = "cosine", augment=None,
-          logging_steps: int = 10,
-          desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
-          early_stopping_threshold: float = 0.0,
-          loader_workers: int = 0, extra_args: dict | None = None) -> LossHistory:
-    """Train model in place; return its loss history. Checkpoints are not kept: the stage saves the
-    result. desc labels the progress bar (e.g. "train ours round 2"). With `validation`: `epochs` is
+          warmup_steps: float, weight_decay: float, seed: int, lr_scheduler_type: str = "cosine", augment=None,
+          logging_steps: int = 10, desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
+          early_stopping_threshold: float = 0.0, peft_config=None,
+          loader_workers: int = 0, extra_args: dict | None = None) -> tuple[object, History]:
+    """Train model with TRL's SFTTrainer; return the trained model (with `peft_config`, the PEFT model
+    around it, LoRA drawn after seeding with `seed`) and its loss history. Checkpoints are not kept: the
+    stage saves the result. warmup_steps: transformers' key, a fraction of the steps where below 1.
+    desc labels the progress bar (e.g. "train ours round 2"). With `validation`: `epochs` is
     the cap; the validation loss is computed after every epoch, training stops after `patience`
     epochs without an improvement larger than `early_stopping_threshold` and the best epoch's weights are loaded back — HF Trainer's own
     early stopping (checkpoints in out_dir, a scratch folder). loader_workers: processes that build
     the batches while this one computes, for a run alone on the cores; the same batches, since the
     order is drawn here, but not with `augment`, whose random state each epoch's new worker would
-    restart. extra_args: more TrainingArguments
+    restart. extra_args: more SFTConfig
     (the GPU benchmark's max_steps, gradient checkpointing)."""
     if loader_workers and augment is not None:
         raise ValueError("train: loader_workers would restart the augmentation's random state every epoch")
-    history = LossHistory()
     stopping = {}
     if validation:
         stopping = dict(eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
                         metric_for_best_model="eval_loss", greater_is_better=False, save_total_limit=2,
                         per_device_eval_batch_size=batch_size,
                         prediction_loss_only=True)  # the loss only: gathering logits would hold vocab x tokens per pair
-    args = TrainingArguments(
+    args = SFTConfig(
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
-        learning_rate=lr, warmup_steps=warmup_ratio, lr_scheduler_type=lr_scheduler_type, weight_decay=weight_decay,
+        learning_rate=lr, warmup_steps=warmup_steps, lr_scheduler_type=lr_scheduler_type, weight_decay=weight_decay,
         logging_steps=logging_steps, report_to="none", seed=seed, data_seed=seed,
         remove_unused_columns=False, dataloader_num_workers=loader_workers, use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
-        **({"save_strategy": "no"} | stopping | (extra_args or {})),
+        # not TRL's defaults (truncation at 1024 tokens, activation checkpointing): as the Trainer's
+        **({"max_length": None, CHECKPOINTING: False, "save_strategy": "no"} | stopping | (extra_args or {})),
     )
-    callbacks = [history] + ([EarlyStoppingCallback(early_stopping_patience=patience,
-                                                    early_stopping_threshold=early_stopping_threshold)]
-                             if validation else [])
-    trainer = Trainer(model=model, args=args, train_dataset=ExampleDataset(examples),
-                      eval_dataset=ExampleDataset(validation) if validation else None,
-                      data_collator=SFTCollator(processor, augment), callbacks=callbacks)
+    callbacks = [EarlyStoppingCallback(early_stopping_patience=patience,
+                                       early_stopping_threshold=early_stopping_threshold)] if validation else []
+    train_set = prompt_completion(processor, examples)
+    trainer = SFTTrainerTokenRows(model=model, args=args, train_dataset=train_set, processing_class=processor,
+                                  eval_dataset=prompt_completion(processor, validation) if validation else None,
+                                  peft_config=peft_config, callbacks=callbacks)
+    if augment is not None:  # set after SFTTrainer has looked at the first example: no augmentation drawn for it
+        train_set.set_transform(open_images(augment))
     if desc:
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(LabelledProgress(desc))
     log.info("%straining on %d examples for %s epochs (batch %d)%s", f"{desc}: " if desc else "", len(examples),
              epochs, batch_size, f", {len(validation)} held out, patience {patience}" if validation else "")
     trainer.train()
-    return history
+    return trainer.model, History.of(trainer.state)
