@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     sys.path.insert(0, str(args.code))
+    import numpy as np
     import torch
 
     from selfsynth.dataset.prepared import load_prepared
@@ -77,11 +78,15 @@ def main() -> None:
             feats = lambda rows: P.tower_features(tower, proc.image_processor, [ds.image(r) for r in rows])
             train, test = ds.split("train"), ds.split("test")
             x_train, x_test = feats(train), feats(test)
-            attr, predictors = P.attribute_probes(feats(g_train), g_train, feats(g_test), g_test, seed)
+            x_corpus = feats(g_train)
+            corpus_attr, _ = P.attribute_probes(x_corpus, g_train, feats(g_test), g_test, seed)
+            attr, predictors = P.attribute_probes(x_corpus, g_train, np.concatenate([x_train, x_test]),  # as the stage
+                                                  P.with_attributes(ds.labels, train + test), seed)
             results[str(seed)] = {"bayes_ceiling": P.bayes_ceiling(ds.labels, test),
                                   "species_probe": P.species_probe(x_train, train, x_test, test, seed),
                                   "attributes_to_species": P.attributes_to_species(ds.labels, predictors, x_test, test),
-                                  "attribute_probe": attr, "tower_seconds": seconds}
+                                  "attribute_probe": attr, "attribute_probe_corpus_test": corpus_attr,
+                                  "tower_seconds": seconds}
         args.out.write_text(json.dumps(results, indent=1))  # each seed saved as it comes
         r = results[str(seed)]
         print(f"world seed {seed}: ceiling {r['bayes_ceiling']:.3f}, species probe {r['species_probe']:.3f}, "

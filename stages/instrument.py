@@ -4,6 +4,7 @@ from a method's score. The report prints them beside Table 1 with the claims a f
 untestable."""
 import logging
 
+import numpy as np
 import torch
 
 from selfsynth.dataset.prepared import load_prepared
@@ -14,6 +15,7 @@ from selfsynth.instrument.perception import (
     bayes_ceiling,
     species_probe,
     tower_features,
+    with_attributes,
 )
 from selfsynth.io import read_json, read_jsonl, write_json
 from selfsynth.layout import model_dir
@@ -36,10 +38,10 @@ def perception(params, dataset) -> dict:
     tower = model.model.vision_tower.eval()
     feats = lambda rows: tower_features(tower, processor.image_processor, [dataset.image(r) for r in rows])
     g_train = [g for g in dataset.generic if g["split"] == "train"]
-    g_test = [g for g in dataset.generic if g["split"] == "test"]
     train, test = dataset.split("train"), dataset.split("test")
     x_train, x_test = feats(train), feats(test)
-    attr, predictors = attribute_probes(feats(g_train), g_train, feats(g_test), g_test, params.world.seed)
+    attr, predictors = attribute_probes(feats(g_train), g_train, np.concatenate([x_train, x_test]),
+                                        with_attributes(dataset.labels, train + test), params.world.seed)
     return {"bayes_ceiling": bayes_ceiling(dataset.labels, test),
             "species_probe": species_probe(x_train, train, x_test, test, params.world.seed),
             "attributes_to_species": attributes_to_species(dataset.labels, predictors, x_test, test),
