@@ -1,7 +1,7 @@
 """Seconds per optimizer step of base pretraining with TRL's fused LM-head loss against the model's
 own loss (transformers' Trainer.compute_loss), alternating, on a finished study's base model and
-generic corpus. The base stage grew from 724 s to 1095 s when training moved to TRL; this says how
-much of it the fused head costs on this machine.
+generic corpus: why sft.train keeps the model's own loss (the base stage grew from 724 s to 1095 s
+with TRL's fused head).
 
     python benchmarks/loss_head.py [--steps 40] [--pairs 2]
 
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import Trainer
+from trl import SFTTrainer
 
 from selfsynth.dataset.prepared import load_prepared
 from selfsynth.layout import model_dir
@@ -24,15 +24,10 @@ from selfsynth.lmm.load import load_lmm
 from selfsynth.training import sft
 
 
-class OwnLoss(sft.SFTTrainerTokenRows):
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
-
-
 def seconds_per_step(trainer_class, examples, steps: int, batch_size: int) -> float:
     model, processor = load_lmm(model_dir("base", 0))
     model.model.vision_tower.requires_grad_(False)  # as pretraining's stage B
-    fused, sft.SFTTrainerTokenRows = sft.SFTTrainerTokenRows, trainer_class
+    own, sft.SFTTrainerOwnLoss = sft.SFTTrainerOwnLoss, trainer_class
     try:
         with tempfile.TemporaryDirectory() as scratch:
             start = time.perf_counter()
@@ -40,7 +35,7 @@ def seconds_per_step(trainer_class, examples, steps: int, batch_size: int) -> fl
                       warmup_steps=0.05, weight_decay=0.0, seed=0, logging_steps=steps)
             return (time.perf_counter() - start) / steps
     finally:
-        sft.SFTTrainerTokenRows = fused
+        sft.SFTTrainerOwnLoss = own
 
 
 def main() -> None:
@@ -54,8 +49,8 @@ def main() -> None:
     random.Random(0).shuffle(examples)
     examples = examples[:args.steps * args.batch_size]
     for _ in range(args.pairs):
-        fused = seconds_per_step(sft.SFTTrainerTokenRows, examples, args.steps, args.batch_size)
-        own = seconds_per_step(OwnLoss, examples, args.steps, args.batch_size)
+        fused = seconds_per_step(SFTTrainer, examples, args.steps, args.batch_size)
+        own = seconds_per_step(sft.SFTTrainerOwnLoss, examples, args.steps, args.batch_size)
         print(f"fused head {fused:.3f} s/step, own loss {own:.3f} s/step: {fused / own:.2f}x", flush=True)
 
 

@@ -14,7 +14,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from itertools import pairwise
 from typing import Callable, Sequence, TypeVar
 
@@ -52,6 +52,13 @@ def batch_spans(n: int, batch_size: int, parts: int) -> list[tuple[int, int]]:
     return list(pairwise(cuts))
 
 
+def shard_spans(n: int, batch_size: int, batches: int) -> list[tuple[int, int]]:
+    """[start, stop) of shards of `batches` whole batches each (the last one shorter): each shard
+    is batched, and seeded, as one run over all n items would be."""
+    size = batch_size * batches
+    return [(a, min(n, a + size)) for a in range(0, n, size)] or [(0, 0)]
+
+
 def longest_first(costs: Sequence[float]) -> list[int]:
     """Job indices by falling cost, ties in job order: the longest-processing-time rule, so that the
     workers finish together instead of one idling through the last long job (measured on the study's
@@ -60,28 +67,37 @@ def longest_first(costs: Sequence[float]) -> list[int]:
 
 
 def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], workers: int, threads: int = 1,
-             costs: Sequence[float] | None = None) -> list[R]:
+             costs: Sequence[float] | None = None, on_result: Callable[[int, R], None] | None = None) -> list[R]:
     """fn over jobs; in `workers` forked processes of `threads` threads each when more than one
     (Linux), else in turn in this process (whose threads the stage already fixed). costs, an
     estimate per job, start the costliest first; results come back in job order either way.
-    Each job computes alone in its process, so neither the order nor the worker changes a result."""
+    Each job computes alone in its process, so neither the order nor the worker changes a result.
+    on_result(i, result) runs here as each job finishes (resume.run_units keeps it)."""
     if costs is not None and len(costs) != len(jobs):
         raise ValueError(f"run_jobs: {len(costs)} costs for {len(jobs)} jobs")
     n = worker_count(workers, len(jobs))
+    keep = on_result or (lambda i, result: None)
     if n <= 1 or sys.platform != "linux":
-        return [fn(j) for j in jobs]
+        results = []
+        for i, job in enumerate(jobs):
+            results.append(fn(job))
+            keep(i, results[-1])
+        return results
     order = longest_first(costs) if costs is not None else list(range(len(jobs)))
     log.info("running %d jobs in %d processes x %d threads", len(jobs), n, threads)
     pool = ProcessPoolExecutor(n, mp_context=mp.get_context("fork"), initializer=init_worker,
                                initargs=(os.getpid(), threads))
     try:
-        futures = {i: pool.submit(fn, jobs[i]) for i in order}
-        # a failure stops the rest at once, not when the jobs before it in job order are done
-        done, _ = wait(futures.values(), return_when=FIRST_EXCEPTION)
-        failed = [f.exception() for _, f in sorted(futures.items()) if f in done and f.exception()]
-        if failed:
-            raise failed[0]
-        results = [futures[i].result() for i in range(len(jobs))]
+        futures = {pool.submit(fn, jobs[i]): i for i in order}
+        pending = set(futures)
+        while pending:  # a failure stops the rest at once, not when the jobs before it in job order are done
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            failed = [f.exception() for f in sorted(done, key=futures.get) if f.exception()]
+            if failed:
+                raise failed[0]
+            for f in sorted(done, key=futures.get):
+                keep(futures[f], f.result())
+        results = [f.result() for f in sorted(futures, key=futures.get)]
     except BaseException:  # a failed job, Ctrl-C or SIGTERM: nothing more starts
         pool.shutdown(wait=False, cancel_futures=True)
         _kill(pool)

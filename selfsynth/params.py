@@ -299,6 +299,13 @@ class ReportParams(Strict):
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
 
 
+class ResumeParams(Strict):
+    """How much work a killed long stage can lose: it resumes from its last finished unit
+    (selfsynth/resume.py). Neither changes a result, so no stage depends on them in dvc.yaml."""
+    shard_batches: int = Field(ge=1)  # describe / generate: batches per shard
+    save_steps: int = Field(ge=1)  # base and round training: optimizer steps between checkpoints
+
+
 class TrackingParams(Strict):
     uri: str  # MLFLOW_TRACKING_URI overrides
     experiment: str  # empty: the dataset name
@@ -321,6 +328,7 @@ class Params(Strict):
     rounds: dict[str, RoundSpec]  # rounds 2..K; DVC runs one generate / rejection / train / evaluate per entry
     evaluate: EvaluateParams
     report: ReportParams = ReportParams()
+    resume: ResumeParams
     tracking: TrackingParams
 
     @field_validator("concepts")

@@ -1,7 +1,7 @@
-"""Step 0c: the base LMM — pretrain the tiny world LLaVA, or pin a local LLaVA directory (llava-1.5-7b-hf)."""
+"""Step 0c: the base LMM — pretrain the tiny world LLaVA, or pin a local LLaVA directory (llava-1.5-7b-hf).
+A killed pretraining, rerun, goes on from its last checkpoint (selfsynth/resume.py)."""
 import json
 import logging
-import tempfile
 from pathlib import Path
 
 import torch
@@ -13,6 +13,7 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import load_params
 from selfsynth.plots import loss_curve
 from selfsynth.preflight import stage_start
+from selfsynth.resume import Partial
 from selfsynth.tracking import mlflow_run
 from selfsynth.training.pretrain import pretrain_base_model
 from stages import summarize
@@ -41,8 +42,10 @@ def main() -> None:
     corpus = [g for g in dataset.generic if g["split"] == "train"]
     check_images(dataset.root, corpus, "data/dataset/generic.jsonl")
     torch.manual_seed(params.world.seed)
-    with mlflow_run(params, "base-pretrain", stage="base") as mlf, tempfile.TemporaryDirectory() as scratch:
-        model, processor, history, vision_accuracy = pretrain_base_model(params, dataset, load_prompts(params.dataset.name), Path(scratch))
+    partial = Partial("base", params, ["data/dataset", "prompts"])
+    with mlflow_run(params, "base-pretrain", stage="base") as mlf:
+        model, processor, history, vision_accuracy = pretrain_base_model(params, dataset, load_prompts(params.dataset.name),
+                                                                         partial)
         for step, loss in zip(history.steps, history.losses):
             mlf.log_metric("pretrain_loss", loss, step=step)
         for epoch, acc in enumerate(vision_accuracy, 1):
@@ -54,6 +57,7 @@ def main() -> None:
         loss_curve(history.steps, history.losses, LOSS_PLOT, "Base model pretraining on the generic corpus")
         mlf.log_artifacts(str(OUT), "model")
         mlf.log_artifact(str(LOSS_PLOT))
+    partial.done()
     summarize(f"base model: {len(history.losses)} losses logged, last {history.losses[-1]:.3f}; vision attribute "
               f"accuracy {vision_accuracy[-1]:.3f}" if history.losses and vision_accuracy else "base model pretrained")
 

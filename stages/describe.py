@@ -1,4 +1,6 @@
-"""Step 1.1: the base LMM describes every training image many times (prompts x samples, high temperature)."""
+"""Step 1.1: the base LMM describes every training image many times (prompts x samples, high temperature).
+Images go in shards of `resume.shard_batches` batches, each kept as it is finished: a killed run,
+rerun, describes only the shards it had not finished (selfsynth/resume.py)."""
 import logging
 from pathlib import Path
 
@@ -7,9 +9,10 @@ from selfsynth.io import write_json, write_jsonl
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.describe import describe_sampling, description_rows, sample_descriptions
-from selfsynth.parallel import batch_spans, run_jobs, worker_count
+from selfsynth.parallel import shard_spans
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
+from selfsynth.resume import Partial, run_units
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
@@ -19,8 +22,8 @@ log = logging.getLogger("describe")
 
 
 def describe_part(job: tuple) -> list[list[list[str]]]:
-    """One worker's run of images, whole batches from `offset` on: its samples are those the
-    whole run would draw for them (a worker process; it writes nothing)."""
+    """One shard of images, whole batches from `offset` on: its samples are those the whole run
+    would draw for them (a worker process; it writes nothing)."""
     params, images, prompts, offset = job
     p = params.describe
     gen = open_generator(p.backend, BASE, p.batch_size, params.seed)
@@ -37,12 +40,15 @@ def main() -> None:
     train = dataset.split("train")
     check_images(dataset.root, train, "data/dataset/manifest.jsonl")
     images = [str(dataset.image(r)) for r in train]
-    spans = batch_spans(len(images), p.batch_size, worker_count(params.workers, len(images)))
-    parts = run_jobs(describe_part, [(params, images[a:b], prompts, a) for a, b in spans], params.workers, params.threads)
+    spans = shard_spans(len(images), p.batch_size, params.resume.shard_batches)
+    partial = Partial("describe", params, ["data/dataset", "prompts", BASE])
+    parts = run_units(describe_part, [(params, images[a:b], prompts, a) for a, b in spans],
+                      [f"images-{a}-{b}" for a, b in spans], partial, params.workers, params.threads, "shards")
     texts = [[samples for part in parts for samples in part[k]] for k in range(len(prompts))]
     rows, stats = description_rows(dataset, train, texts)
     write_jsonl(OUT, rows)
     write_json("metrics/describe.json", stats)
+    partial.done()
     summarize(f"{len(rows)} descriptions of {len(train)} images"
               + (f", mention precision {stats['precision']:.3f} recall {stats['recall']:.3f}"
                  if "precision" in stats else ""))

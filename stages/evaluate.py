@@ -1,7 +1,8 @@
 """Evaluate methods after a round: accuracy (strict and lenient), EE, CS, FS, grounding, general ability.
 With evaluate.judge: llm, EE and CS come from the LLM judge (the paper's), the offline ones are kept
 under `offline`; its replies are cached in data/eval/llm_judge/round-<r>.json (a persistent DVC
-output, so a rerun asks nothing already answered).
+output, so a rerun asks nothing already answered). Each method's evaluation is kept as it is
+finished: a killed run, rerun, evaluates only the methods it had not finished (selfsynth/resume.py).
 
 Usage: python -m stages.evaluate <round> <method> [<method> ...]; 'base' is always evaluated as round 0.
 """
@@ -19,9 +20,9 @@ from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.evaluate import evaluate_method
 from selfsynth.metrics.llm_judge import judge_explanations
-from selfsynth.parallel import run_jobs
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
+from selfsynth.resume import Partial, run_units
 from selfsynth.tracking import flatten, log_answers, method_run
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
@@ -76,7 +77,10 @@ def main(rnd: int, methods: list[str]) -> None:
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
     reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model; loaded once
     jobs = [(params, dataset, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
-    results = run_jobs(assess, jobs, params.workers, params.threads)
+    partial = Partial(f"evaluate-round-{rnd}", params, ["data/dataset", "data/concepts.json", "prompts",
+                                                        *{model_dir(m, r) for *_, m, r, _ref in jobs}])
+    results = run_units(assess, jobs, [f"{m}-round-{r}" for *_, m, r, _ref in jobs], partial, params.workers,
+                        params.threads, "methods")
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
         results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
                    for metrics, predictions in results]
@@ -88,6 +92,7 @@ def main(rnd: int, methods: list[str]) -> None:
                 mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
                 log_answers(mlf, predictions, dataset.class_names, r)
         log.info("%s round %d: %s", method, r, metrics)
+    partial.done()
     summarize(", ".join(f"{m} r{r} accuracy {x['accuracy']:.3f} CS {x['CS']:.3f}"
                         for (*_, m, r, _ref), (x, _) in zip(jobs, results)))
 

@@ -4,6 +4,7 @@ saved as the next round's starting model (merge, not stacked adapters: the paper
 With train.convergence.enabled every method follows one stopping rule instead of fixed epochs: a
 share of the round's images is held out, and training stops when their loss stops improving (the
 best epoch kept). Epochs used and the best validation loss go to metrics/train/round-<r>.json and MLflow.
+A killed stage, rerun, goes on from each method's last checkpoint (selfsynth/resume.py).
 
 Usage: python -m stages.train <round> <method> [<method> ...]
        accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m stages.train <round> <method>
@@ -24,6 +25,7 @@ from selfsynth.parallel import run_jobs
 from selfsynth.params import ParamsError, load_params
 from selfsynth.plots import loss_curve
 from selfsynth.preflight import stage_start
+from selfsynth.resume import Partial
 from selfsynth.tracking import method_run
 from selfsynth.training.augment import Augment
 from selfsynth.training.distributed import is_main_process, wait_for_everyone
@@ -37,7 +39,7 @@ log = logging.getLogger("train")
 def fit(job: tuple) -> dict:
     """Train one method's round into `scratch` (a folder the stage process owns and moves into
     place); runs in a worker process, so it writes no output of the stage."""
-    params, dataset, method, rnd, scratch = job
+    params, dataset, method, rnd, scratch, checkpoints = job
     p = params.train
     pairs = read_jsonl(pairs_path(method, rnd))
     seed = params.seed + rnd
@@ -57,13 +59,12 @@ def fit(job: tuple) -> dict:
     epochs = conv.max_epochs if conv.enabled else (p.epochs if rnd == 1 else p.later_epochs)
     task_pairs = len(examples)
     examples += general_examples(dataset, round(p.general_mix * task_pairs), seed)
-    with tempfile.TemporaryDirectory() as checkpoints:
-        model, history = train(model, processor, examples, out_dir=Path(checkpoints), epochs=epochs,
-                               batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
-                               weight_decay=p.weight_decay, lr_scheduler_type=p.lr_scheduler_type, seed=seed,
-                               augment=Augment(seed) if p.augment else None, validation=validation,
-                               patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
-                               peft_config=lora, desc=f"train {method} round {rnd}")
+    model, history = train(model, processor, examples, out_dir=checkpoints, epochs=epochs,
+                           batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
+                           weight_decay=p.weight_decay, lr_scheduler_type=p.lr_scheduler_type, seed=seed,
+                           augment=Augment(seed) if p.augment else None, validation=validation,
+                           patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
+                           peft_config=lora, desc=f"train {method} round {rnd}", save_steps=params.resume.save_steps)
     trainable = trainable_summary(model)
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
@@ -77,7 +78,7 @@ def fit(job: tuple) -> dict:
     loss_curve(history.steps, history.losses, scratch / "loss.png", f"{method}, round {rnd}: LoRA training")
     wait_for_everyone()
     return {"steps": history.steps, "losses": history.losses, "trainable": trainable, "examples": len(examples),
-            "optimizer_steps": history.optimizer_steps, "mean_loss": history.mean_loss,
+            "optimizer_steps": history.optimizer_steps,
             "training": {"convergence": conv.enabled, "epochs_cap": epochs, "epochs_used": history.epochs_trained,
                          "best_epoch": history.best_epoch, "best_val_loss": history.best_val_loss,
                          "val_pairs": len(validation), "val_images": len({ex.image for ex in validation}),
@@ -97,8 +98,10 @@ def main(rnd: int, methods: list[str]) -> None:
             raise ValueError(f"{source}: no training pairs")
         check_images(dataset.root, pairs, str(source))
         sizes.append(sum(len(x.get("question", "")) + len(x.get("answer", "")) for x in pairs))
+    partial = Partial(f"train-round-{rnd}", params,  # checkpoints: a killed run goes on from them
+                      ["data/dataset", *(pairs_path(m, rnd) for m in methods), *(model_dir(m, rnd - 1) for m in methods)])
     with tempfile.TemporaryDirectory(prefix="selfsynth-train-") as scratch:  # gone with the stage
-        jobs = [(params, dataset, m, rnd, Path(scratch) / m) for m in methods]
+        jobs = [(params, dataset, m, rnd, Path(scratch) / m, partial.checkpoints(m)) for m in methods]
         results = run_jobs(fit, jobs, params.workers, params.threads, costs=sizes)
         if not is_main_process():
             return
@@ -107,14 +110,15 @@ def main(rnd: int, methods: list[str]) -> None:
                 for part in (Path(scratch) / method).iterdir():
                     shutil.move(str(part), tmp / part.name)
     write_json(f"metrics/train/round-{rnd}.json", {m: res["training"] for m, res in zip(methods, results)})
+    partial.done()
     for method, res in zip(methods, results):
         tr = res["training"]
         with method_run(params, method) as mlf:
             mlf.log_metrics({**{f"train.{k}": v for k in ("epochs_used", "best_epoch", "best_val_loss")
                                 if isinstance(v := tr[k], (int, float))},
                              **{f"trainable.{k}": v for k, v in res["trainable"].items()},
-                             "train.optimizer_steps": res["optimizer_steps"], "train.examples": res["examples"],
-                             **({"train.mean_loss": res["mean_loss"]} if res["mean_loss"] is not None else {})}, step=rnd)
+                             "train.optimizer_steps": res["optimizer_steps"], "train.examples": res["examples"]},
+                            step=rnd)
             for step, loss in zip(res["steps"], res["losses"]):
                 mlf.log_metric(f"train_loss.round-{rnd}", loss, step=step)
             out = round_dir(method, rnd)
@@ -122,8 +126,8 @@ def main(rnd: int, methods: list[str]) -> None:
             mlf.log_artifact(str(out / "loss.png"), f"round-{rnd}")
         log.info("round %d, %s: %d examples, losses logged %s", rnd, method, res["examples"], res["losses"][-3:])
     summarize(f"round {rnd}: " + ", ".join(
-        f"{m} {r['examples']} examples, {r['optimizer_steps']} steps, mean loss "
-        + ("n/a" if r["mean_loss"] is None else f"{r['mean_loss']:.3f}") for m, r in zip(methods, results)))
+        f"{m} {r['examples']} examples, {r['optimizer_steps']} steps, last loss "
+        + (f"{r['losses'][-1]:.3f}" if r["losses"] else "n/a") for m, r in zip(methods, results)))
 
 
 if __name__ == "__main__":

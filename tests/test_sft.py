@@ -59,18 +59,19 @@ def test_trl_leaves_the_bos_to_the_chat_template_and_adds_no_eos_to_a_completion
 
 
 def test_trls_fused_loss_cannot_read_a_tied_head_with_trainable_token_rows(tmp_path):
-    """Why train() keeps the model's own loss with train.lora.train_new_tokens: TRL's fused LM head
-    reads lm_head.bias, and PEFT's wrapper around the trainable rows of a tied head has none."""
+    """Why train() keeps the model's own loss: TRL's fused LM head reads lm_head.bias, and PEFT's
+    wrapper around the trainable rows of a tied head (train.lora.train_new_tokens) has none. (It also
+    costs base pretraining 1.3-1.5x per step on a CPU: benchmarks/loss_head.py.)"""
     import torch
     from trl import SFTConfig, SFTTrainer
     from selfsynth.training.lora import lora_config, new_token_ids
-    from selfsynth.training.sft import CHECKPOINTING, SFTTrainerTokenRows, prompt_completion
+    from selfsynth.training.sft import CHECKPOINTING, SFTTrainerOwnLoss, prompt_completion
     Image.new("RGB", (32, 32), (60, 90, 0)).save(tmp_path / "0.png")
     examples = [Example(str(tmp_path / "0.png"), "what is this bird", "it is a red bird")]
     args = SFTConfig(str(tmp_path / "out"), report_to="none", use_cpu=True, bf16=False, max_length=None,
                      **{CHECKPOINTING: False})
     losses = []
-    for trainer_class in (SFTTrainer, SFTTrainerTokenRows):
+    for trainer_class in (SFTTrainer, SFTTrainerOwnLoss):
         model, processor = tiny_model()
         lora = lora_config(8, 16, 0.0, ["q_proj"], new_token_ids(processor.tokenizer, ["it is a red bird"], ["what"]))
         trainer = trainer_class(model, args, train_dataset=prompt_completion(processor, examples),

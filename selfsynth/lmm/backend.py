@@ -1,6 +1,7 @@
 """Generation backends behind one call: same prompts, chat template and output format."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol, Sequence
 
 from .hf import HFGenerator, Sampling
@@ -30,9 +31,25 @@ def make_generator(backend: str, model, processor, batch_size: int, seed: int,
     raise ValueError(f"generation.backend: unknown backend {backend!r}")
 
 
+_opened: tuple = (None, None)  # (key, generator): the last one this process opened
+
+
 def open_generator(backend: str, path, batch_size: int, seed: int) -> Generator:
     """A generator for the LLaVA directory at path (a base-stage pin is followed): hf loads the
-    weights here; vllm hands the directory to vLLM, so a 7B model is not loaded twice."""
+    weights here; vllm hands the directory to vLLM, so a 7B model is not loaded twice. The last one
+    opened is kept for the next shard of a stage in this process, until a file in path changes."""
+    global _opened
+    path = Path(path)
+    key = (backend, str(path.resolve()), batch_size, seed,
+           tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(path.iterdir()) if f.is_file())
+           if path.is_dir() else ())
+    if _opened[0] != key:
+        _opened = (None, None)  # the old model goes before the new one loads
+        _opened = (key, _open(backend, path, batch_size, seed))
+    return _opened[1]
+
+
+def _open(backend: str, path: Path, batch_size: int, seed: int) -> Generator:
     from .load import check_llava_dir, load_lmm
 
     if backend == "vllm":

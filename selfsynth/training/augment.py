@@ -8,13 +8,18 @@ from PIL import Image, ImageFilter
 
 
 class Augment:
+    """Draws for one example from (seed, key) alone, the key naming the example and its epoch: the
+    same draws whatever was drawn before, so training resumed from a checkpoint augments as an
+    uninterrupted run (which a stream of draws, prefetched a batch ahead, would not)."""
+
     def __init__(self, seed: int, flip: float = 0.5, max_rotate: float = 10.0, max_scale: float = 0.1,
                  blur: float = 0.2):
-        self.rng = random.Random(seed)
+        self.seed = seed
+        self.epoch = 0  # set by the trainer's callback (training.sft.AugmentEpoch)
         self.flip, self.max_rotate, self.max_scale, self.blur = flip, max_rotate, max_scale, blur
 
-    def __call__(self, img: Image.Image) -> Image.Image:
-        rng = self.rng
+    def __call__(self, img: Image.Image, key: str) -> Image.Image:
+        rng = random.Random(f"{self.seed}/{key}")
         if rng.random() < self.flip:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
         w, h = img.size

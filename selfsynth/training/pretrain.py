@@ -6,12 +6,15 @@ the tower frozen, projector and decoder learn to describe and answer attribute q
 from __future__ import annotations
 
 import random
-from pathlib import Path
+
+import torch
 
 from ..dataset.prepared import PreparedDataset
+from ..io import atomic_path
 from ..lmm.prompts import PromptSet
 from ..lmm.tiny_llava import build_model, build_processor, train_tokenizer
 from ..params import Params
+from ..resume import Partial
 from ..world.attributes import FAMILIES
 from .sft import generic_examples, train
 from .vision_pretrain import pretrain_vision
@@ -26,23 +29,34 @@ def tokenizer_corpus(dataset: PreparedDataset, prompts: PromptSet) -> list[str]:
     return texts
 
 
-def pretrain_base_model(params: Params, dataset: PreparedDataset, prompts: PromptSet, scratch: Path):
+def pretrain_base_model(params: Params, dataset: PreparedDataset, prompts: PromptSet, partial: Partial):
+    """Stage A's tower and stage B's checkpoints are kept in `partial`: a killed run goes on from them."""
     p = params.base
     tokenizer = train_tokenizer(tokenizer_corpus(dataset, prompts), p.text.vocab_size)
     processor = build_processor(tokenizer, params.world.image_size, p.vision.patch_size)
     model = build_model(p, tokenizer, params.world.image_size)
     corpus = [g for g in dataset.generic if g["split"] == "train"]
 
-    vision_accuracy = pretrain_vision(model, processor.image_processor, corpus, [str(dataset.image(g)) for g in corpus],
-                                      epochs=p.vision_pretrain.epochs, batch_size=p.vision_pretrain.batch_size,
-                                      lr=p.vision_pretrain.lr, seed=params.world.seed, shift=p.vision_pretrain.shift)
+    seen = partial.dir / "stage-a.pt"
+    if seen.is_file():
+        kept = torch.load(seen)
+        model.load_state_dict(kept["model"])
+        vision_accuracy = kept["vision_accuracy"]
+    else:
+        vision_accuracy = pretrain_vision(model, processor.image_processor, corpus,
+                                          [str(dataset.image(g)) for g in corpus], epochs=p.vision_pretrain.epochs,
+                                          batch_size=p.vision_pretrain.batch_size, lr=p.vision_pretrain.lr,
+                                          seed=params.world.seed, shift=p.vision_pretrain.shift)
+        with atomic_path(seen) as tmp:
+            torch.save({"model": model.state_dict(), "vision_accuracy": vision_accuracy}, tmp)
     model.model.vision_tower.requires_grad_(False)
 
     examples = generic_examples(dataset)
     random.Random(params.world.seed).shuffle(examples)
-    model, history = train(model, processor, examples, out_dir=scratch, epochs=p.train.epochs,
+    model, history = train(model, processor, examples, out_dir=partial.checkpoints("stage-b"), epochs=p.train.epochs,
                            batch_size=p.train.batch_size, lr=p.train.lr, warmup_steps=p.train.warmup_steps,
                            weight_decay=p.train.weight_decay, seed=params.world.seed, logging_steps=20,
-                           desc="train base (round 0)", loader_workers=min(1, params.workers - 1))
+                           desc="train base (round 0)", loader_workers=min(1, params.workers - 1),
+                           save_steps=params.resume.save_steps)
     model.model.vision_tower.requires_grad_(True)
     return model, processor, history, vision_accuracy

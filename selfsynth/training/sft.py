@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 from datasets import Dataset
 from PIL import Image
 from tqdm.auto import tqdm
-from transformers import EarlyStoppingCallback, Trainer, TrainerState
+from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainerState
 from transformers.trainer_callback import ProgressCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
 from ..dataset.images import load_rgb
 from ..lmm.chat_template import chat_prompt
+from .augment import Augment
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +84,58 @@ def prompt_completion(processor, examples: Sequence[Example]) -> Dataset:
     tok = processor.tokenizer
     data = Dataset.from_dict({"image": [ex.image for ex in examples],
                               "prompt": [tok.bos_token + chat_prompt(processor, ex.prompt) for ex in examples],
-                              "completion": [f" {ex.answer}{tok.eos_token}" for ex in examples]})
+                              "completion": [f" {ex.answer}{tok.eos_token}" for ex in examples],
+                              "index": list(range(len(examples)))})
     return data.with_transform(open_images())
 
 
-def open_images(augment: Callable[[Image.Image], Image.Image] | None = None):
-    """The dataset transform that opens a batch's images as it is drawn, augmented if `augment`."""
+def open_images(augment: Augment | None = None):
+    """The dataset transform that opens a batch's images as it is drawn, augmented if `augment`
+    (each example by its index and the epoch: AugmentEpoch)."""
     def transform(batch: dict) -> dict:
-        images = (load_rgb(path) for path in batch["image"])
-        return {**batch, "image": [augment(im) if augment else im for im in images]}
+        images = [load_rgb(path) for path in batch["image"]]
+        if augment is not None:
+            images = [augment(im, f"{augment.epoch}/{i}") for im, i in zip(images, batch["index"])]
+        return {k: v for k, v in batch.items() if k != "index"} | {"image": images}
     return transform
+
+
+class AugmentEpoch(TrainerCallback):
+    """Tells the augmentation which epoch is drawn, a resumed one included."""
+
+    def __init__(self, augment: Augment):
+        self.augment = augment
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.augment.epoch = int(state.epoch or 0)
+
+
+class Checkpoints(TrainerCallback):
+    """A checkpoint every n optimizer steps, besides any the strategy saves (the epoch's, under
+    early stopping), each marked complete once written: a run killed while writing one resumes
+    from the one before (the trainer keeps it: save_total_limit), never from half a checkpoint."""
+    MARK = "complete"
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.n == 0:
+            control.should_save = True
+
+    def on_save(self, args, state, control, **kwargs):
+        (Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}" / self.MARK).touch()
+
+    @classmethod
+    def last(cls, out_dir: Path) -> str | None:
+        """The latest complete checkpoint in out_dir; incomplete ones are removed."""
+        complete = []
+        for d in Path(out_dir).glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+            if (d / cls.MARK).is_file():
+                complete.append(d)
+            else:
+                shutil.rmtree(d)
+        return str(max(complete, key=lambda d: int(d.name.rsplit("-", 1)[1]))) if complete else None
 
 
 def collate(processor, examples: Sequence[Example]) -> dict:
@@ -103,12 +148,11 @@ def collate(processor, examples: Sequence[Example]) -> dict:
 class History:
     """What a run logged, read from the Trainer's state.log_history: (step, loss) pairs for the loss
     curve and the tracker, the optimizer steps this process took (each rank's share under several
-    GPUs) and the mean loss of the run; with a validation set also each epoch's validation loss,
-    the epochs trained and the best loss."""
+    GPUs); with a validation set also each epoch's validation loss, the epochs trained and the best
+    loss. All of it is restored with a checkpoint, so a resumed run reports what a whole one does."""
     steps: list[int]
     losses: list[float]
     optimizer_steps: int
-    mean_loss: float | None
     val_epochs: list[float]
     val_losses: list[float]
     epochs_trained: float | None
@@ -119,7 +163,6 @@ class History:
         logs = state.log_history
         return cls(steps=[e["step"] for e in logs if "loss" in e], losses=[float(e["loss"]) for e in logs if "loss" in e],
                    optimizer_steps=state.global_step,
-                   mean_loss=next((float(e["train_loss"]) for e in logs if "train_loss" in e), None),
                    val_epochs=[float(e["epoch"]) for e in logs if "eval_loss" in e],
                    val_losses=[float(e["eval_loss"]) for e in logs if "eval_loss" in e],
                    epochs_trained=None if state.epoch is None else float(state.epoch),
@@ -173,38 +216,50 @@ class LabelledProgress(ProgressCallback):
             return super().on_train_end(args, state, control, **kwargs)
 
 
-class SFTTrainerTokenRows(SFTTrainer):
-    """TRL's fused LM head reads lm_head.bias, which PEFT's wrapper around a tied head with trainable
-    token rows (train.lora.train_new_tokens) lacks (tests/test_sft.py): there, the model's own loss."""
+class SFTTrainerOwnLoss(SFTTrainer):
+    """SFTTrainer with the model's own loss (transformers' Trainer.compute_loss) instead of TRL's fused
+    LM head, which reads lm_head.bias that PEFT's wrapper around a tied head with trainable token rows
+    (train.lora.train_new_tokens) lacks (tests/test_sft.py), and costs base pretraining 1.3-1.5x
+    per step on a CPU (benchmarks/loss_head.py). The loss is the same masked cross-entropy."""
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if hasattr(self.model.get_output_embeddings(), "bias"):
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        """A whole model's checkpoint read through from_pretrained: LLaVA saves its weights under the
+        checkpoint format's key names, of which the Trainer's own loading matches none, and it then
+        resumes from the initial weights without a word (tests/test_resume.py). PEFT's adapters load
+        as the Trainer loads them."""
+        model = self.model if model is None else model
+        if not isinstance(model, PreTrainedModel):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        model.load_state_dict(type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype).state_dict())
 
 
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
           warmup_steps: float, weight_decay: float, seed: int, lr_scheduler_type: str = "cosine", augment=None,
           logging_steps: int = 10, desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
-          early_stopping_threshold: float = 0.0, peft_config=None,
+          early_stopping_threshold: float = 0.0, peft_config=None, save_steps: int | None = None,
           loader_workers: int = 0, extra_args: dict | None = None) -> tuple[object, History]:
     """Train model with TRL's SFTTrainer; return the trained model (with `peft_config`, the PEFT model
-    around it, LoRA drawn after seeding with `seed`) and its loss history. Checkpoints are not kept: the
-    stage saves the result. warmup_steps: transformers' key, a fraction of the steps where below 1.
+    around it, LoRA drawn after seeding with `seed`) and its loss history. With save_steps, a checkpoint
+    every save_steps optimizer steps in out_dir (the last one kept), and a run that finds one there
+    goes on from it, with the optimizer, schedule, data order and random state: the same model as a
+    run never stopped (tests/test_resume.py). warmup_steps: transformers' key, a fraction of the steps where below 1.
     desc labels the progress bar (e.g. "train ours round 2"). With `validation`: `epochs` is
     the cap; the validation loss is computed after every epoch, training stops after `patience`
     epochs without an improvement larger than `early_stopping_threshold` and the best epoch's weights are loaded back — HF Trainer's own
-    early stopping (checkpoints in out_dir, a scratch folder). loader_workers: processes that build
+    early stopping (checkpoints in out_dir). loader_workers: processes that build
     the batches while this one computes, for a run alone on the cores; the same batches, since the
     order is drawn here, but not with `augment`, whose random state each epoch's new worker would
     restart. extra_args: more SFTConfig
     (the GPU benchmark's max_steps, gradient checkpointing)."""
     if loader_workers and augment is not None:
         raise ValueError("train: loader_workers would restart the augmentation's random state every epoch")
-    stopping = {}
-    if validation:
+    stopping = {"save_strategy": "no", "save_total_limit": 2}  # the last two: one is whole if a kill cuts the other
+    if validation:  # and the best epoch's
         stopping = dict(eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
-                        metric_for_best_model="eval_loss", greater_is_better=False, save_total_limit=2,
+                        metric_for_best_model="eval_loss", greater_is_better=False, save_total_limit=3,
                         per_device_eval_batch_size=batch_size,
                         prediction_loss_only=True)  # the loss only: gathering logits would hold vocab x tokens per pair
     args = SFTConfig(
@@ -214,14 +269,16 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
         remove_unused_columns=False, dataloader_num_workers=loader_workers, use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
         # not TRL's defaults (truncation at 1024 tokens, activation checkpointing): as the Trainer's
-        **({"max_length": None, CHECKPOINTING: False, "save_strategy": "no"} | stopping | (extra_args or {})),
+        **({"max_length": None, CHECKPOINTING: False} | stopping | (extra_args or {})),
     )
     callbacks = [EarlyStoppingCallback(early_stopping_patience=patience,
                                        early_stopping_threshold=early_stopping_threshold)] if validation else []
+    callbacks += [Checkpoints(save_steps)] if save_steps else []
+    callbacks += [AugmentEpoch(augment)] if augment is not None else []
     train_set = prompt_completion(processor, examples)
-    trainer = SFTTrainerTokenRows(model=model, args=args, train_dataset=train_set, processing_class=processor,
-                                  eval_dataset=prompt_completion(processor, validation) if validation else None,
-                                  peft_config=peft_config, callbacks=callbacks)
+    trainer = SFTTrainerOwnLoss(model=model, args=args, train_dataset=train_set, processing_class=processor,
+                                eval_dataset=prompt_completion(processor, validation) if validation else None,
+                                peft_config=peft_config, callbacks=callbacks)
     if augment is not None:  # set after SFTTrainer has looked at the first example: no augmentation drawn for it
         train_set.set_transform(open_images(augment))
     if desc:
@@ -229,5 +286,8 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
         trainer.add_callback(LabelledProgress(desc))
     log.info("%straining on %d examples for %s epochs (batch %d)%s", f"{desc}: " if desc else "", len(examples),
              epochs, batch_size, f", {len(validation)} held out, patience {patience}" if validation else "")
-    trainer.train()
+    last = Checkpoints.last(out_dir) if save_steps and Path(out_dir).is_dir() else None
+    if last:
+        log.info("%sresuming from %s", f"{desc}: " if desc else "", last)
+    trainer.train(resume_from_checkpoint=last)
     return trainer.model, History.of(trainer.state)

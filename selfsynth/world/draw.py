@@ -133,20 +133,20 @@ def _patterned_ellipse(d: ImageDraw.ImageDraw, box, base, mark, pattern: str):
         for x in range(x0 + 5, x1 - 2, 6):
             d.line([(x, y0 + 3), (x, y1 - 3)], fill=mark, width=2)
     elif pattern == "streaked":  # marks coarse enough to tell apart in the 64-pixel image
-        for x in range(x0 + 4, x1 - 2, 7):
-            for y in range(y0 + 2, y1 - 5, 9):
-                if inside(x, y):
-                    d.line([(x, y), (x + 1, y + 7)], fill=mark, width=3)
+        for row, y in enumerate(range(y0 + 3, y1 - 5, 7)):
+            for x in range(x0 + 4 + 3 * (row % 2), x1 - 2, 6):
+                if inside(x, y + 3):
+                    d.line([(x, y), (x + 1, y + 6)], fill=mark, width=2)
     elif pattern == "spotted":
         for x in range(x0 + 4, x1 - 2, 8):
             for y in range(y0 + 3, y1 - 2, 8):
                 if inside(x, y):
                     d.ellipse((x - 3, y - 3, x + 3, y + 3), fill=mark)
-    elif pattern == "scaled":
-        for x in range(x0 + 4, x1 - 2, 8):
-            for y in range(y0 + 3, y1 - 2, 6):
+    elif pattern == "scaled":  # wide scallops in staggered rows: flat, where streaks are upright
+        for row, y in enumerate(range(y0 + 3, y1 - 2, 6)):
+            for x in range(x0 + 4 + 5 * (row % 2), x1 - 2, 10):
                 if inside(x, y):
-                    d.arc((x - 4, y - 4, x + 4, y + 4), 0, 180, fill=mark, width=2)
+                    d.arc((x - 6, y - 4, x + 6, y + 4), 0, 180, fill=mark, width=2)
     elif pattern != "plain":
         raise ValueError(f"unknown pattern {pattern!r}")
 
