@@ -27,12 +27,12 @@ def micro_params() -> dict:
     p["base"]["train"]["batch_size"] = 16
     p["eval_base"]["max_images"] = 8
     p["eval_base"]["generation"]["max_new_tokens"] = 24
-    p["describe"].update(prompts=2, samples=3, max_new_tokens=24)
+    p["describe"].update(prompts=2, samples=3, max_new_tokens=24, batch_size=4)  # 16 images: 2 shards of 2 batches
     p["synthesize"]["pairs_per_image"] = 2
     p["train"].update(epochs=1, batch_size=8)
     p["train"]["convergence"].update(max_epochs=2, patience=1)
     p["world"]["test_per_class"] = None
-    p["rejection"].update(questions=2, samples=2, max_new_tokens=24)
+    p["rejection"].update(questions=2, samples=2, max_new_tokens=24, batch_size=8)  # 32 questions: 2 shards a method
     p["rounds"] = {"round-2": {"round": 2, "after": 1}}  # K = 2: one rejection-sampling round
     p["select"]["sweep"].update(betas=[0.0, 0.4], per_image=[1, 3])
     p["evaluate"].update(max_images=6, max_new_tokens=24)

@@ -13,9 +13,11 @@ from tests.conftest import make_project, micro_params, run_stage
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
+def prepared(micro_project, tmp_path_factory):
+    """The micro study's prepared world, in a project of its own."""
+    study, _ = micro_project
     root = make_project(tmp_path_factory.mktemp("bad"))
-    run_stage(root, "prepare")
+    shutil.copytree(study / "data/dataset", root / "data/dataset")
     return root
 
 

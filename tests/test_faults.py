@@ -25,7 +25,7 @@ import pytest
 
 from selfsynth.io import atomic_path
 from selfsynth.lmm.load import ModelDirError, load_lmm
-from tests.conftest import DVC, OFFLINE, dvc_env, library_path, make_project, micro_params, run_stage, write_params
+from tests.conftest import DVC, OFFLINE, dvc_env, library_path, make_project, micro_params, write_params
 
 TRAIN = ["train", "1", "nl", "lge", "ours", "nofilter"]
 
@@ -94,16 +94,15 @@ def gone(procs: list[psutil.Process], within: float = 10) -> bool:
     return not alive
 
 
-# -- the fixture: round 1 trained once, by the stage process, with the default workers / threads --
+# -- the fixture: the micro study's inputs and round 1 (trained by the stage process, with the default
+#    workers / threads), in a project of its own without DVC --
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(micro_project, tmp_path_factory):
+    study, _ = micro_project
     root = make_project(tmp_path_factory.mktemp("faults"))
-    for name in ("prepare", "concepts", "base", "describe", "select", "synthesize"):
-        run_stage(root, name)
-    proc = stage(root, *TRAIN)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "stage: train 1 nl lge ours nofilter finished in" in proc.stderr.strip().splitlines()[-1]
+    for part in ("data", "models", "metrics"):
+        shutil.copytree(study / part, root / part)
     return root
 
 

@@ -3,15 +3,12 @@ failure stops the rest at once, and a generation split into parts samples what o
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 
 from selfsynth.parallel import batch_spans, longest_first, run_jobs
-from tests.conftest import micro_params, run_stage, write_params
+from tests.conftest import micro_params
 
 
 def _job(job: tuple) -> str:
@@ -61,31 +58,22 @@ def test_batch_spans_cut_between_batches_and_cover_every_item_once():
         assert all(s[1] == t[0] for s, t in zip(spans, spans[1:]))
 
 
-def test_describe_split_over_two_workers_writes_what_one_process_writes(micro_project, tmp_path):
-    """Each batch is seeded by its place among all images, so the parts sample what the whole would."""
+def test_describe_split_over_two_workers_writes_what_one_process_writes(micro_project):
+    """Each batch is seeded by its place among all images, so the shards (two workers, two shards of
+    two batches in the micro study) sample what one process describing every image does."""
     from selfsynth.dataset.prepared import load_prepared
     from selfsynth.lmm.backend import open_generator
     from selfsynth.lmm.prompts import load_prompts
     from selfsynth.method.describe import describe_images
     from selfsynth.params import parse_params
 
-    src, _ = micro_project
-    root = tmp_path / "p"
-    shutil.copytree(src / "stages", root / "stages")
-    for part in ("data/dataset", "models/base", "prompts"):
-        (root / part).parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(src / part, root / part)
-    raw = micro_params()
-    raw["describe"]["batch_size"] = 4  # 16 training images: 4 batches, two per worker
-    assert raw["workers"] == 2
-    write_params(root, raw)
-    run_stage(root, "describe")
+    root, _ = micro_project
     written = [json.loads(line) for line in (root / "data/describe/descriptions.jsonl").read_text().splitlines()]
-
-    params = parse_params(raw)
+    params = parse_params(micro_params())
+    assert params.workers == 2 and params.describe.batch_size == 4 and params.resume.shard_batches == 2
     dataset = load_prepared(root / "data/dataset")
     train = dataset.split("train")
-    assert len(batch_spans(len(train), 4, 2)) == 2
+    assert len(train) == 16  # two shards
     gen = open_generator("hf", root / "models/base", 4, params.seed)
     prompts = load_prompts(params.dataset.name, root / "prompts").describe[: params.describe.prompts]
     expected, _ = describe_images(gen, dataset, train, prompts, params.describe)
