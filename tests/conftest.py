@@ -69,9 +69,14 @@ def library_path(root: Path) -> str:
     return os.pathsep.join([str(root), str(REPO)])
 
 
+def stage_env(root: Path) -> dict:
+    """The environment a stage of the project at root runs in: offline, its own library first, its own store."""
+    return {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+
+
 def run_stage(root: Path, name: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
-    proc = subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=root, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", f"stages.{name}"], cwd=root, env=stage_env(root), capture_output=True,
+                          text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"stage {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc

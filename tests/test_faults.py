@@ -25,13 +25,13 @@ import pytest
 
 from selfsynth.io import atomic_path
 from selfsynth.lmm.load import ModelDirError, load_lmm
-from tests.conftest import DVC, OFFLINE, dvc_env, library_path, make_project, micro_params, write_params
+from tests.conftest import DVC, dvc_env, make_project, micro_params, stage_env, write_params
 
 TRAIN = ["train", "1", "nl", "lge", "ours", "nofilter"]
 
 
 def env_for(root: Path, **extra) -> dict:
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
+    env = stage_env(root)
     env.update({k: v for k, v in extra.items() if v is not None})
     for k, v in extra.items():
         if v is None:

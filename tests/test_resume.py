@@ -20,7 +20,7 @@ from selfsynth import resume
 from selfsynth.layout import METHODS, pairs_path
 from selfsynth.resume import Partial, run_units
 from selfsynth.training.sft import SFTTrainerOwnLoss as OwnLoss
-from tests.conftest import OFFLINE, library_path, micro_params, write_params
+from tests.conftest import micro_params, stage_env, write_params
 
 
 @pytest.fixture
@@ -162,8 +162,7 @@ def stage_copy(src: Path, dst: Path, inputs: list[str], raw: dict) -> Path:
 def kill_when(root: Path, args: list[str], done: str, at_least: int) -> int:
     """Start a stage, kill -9 it (and its workers) once `at_least` units match `done` under .resume/;
     return how many had finished when it died."""
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env=env, start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env=stage_env(root), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while len(list(root.glob(f".resume/*/*/{done}"))) < at_least:
@@ -176,8 +175,7 @@ def kill_when(root: Path, args: list[str], done: str, at_least: int) -> int:
 
 
 def rerun(root: Path, args: list[str]) -> str:
-    env = {**os.environ, **OFFLINE, "PYTHONPATH": library_path(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db"}
-    proc = subprocess.run([sys.executable, "-m", *args], cwd=root, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=root, env=stage_env(root), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not (root / ".resume").exists()  # the stage's partial work went with its end
     return proc.stderr
