@@ -25,7 +25,8 @@ def image(path: Path, shade: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.new("RGB", (4, 4), (shade, 80, 160))
     im.putpixel((0, 0), tuple(zlib.crc32(str(path).encode()).to_bytes(4, "big")[:3]))
-    im.save(path)
+    # JPEG can quantize two such corners alike (seen on one tmp path): the path in its comment as well
+    im.save(path, **({"comment": str(path).encode()} if path.suffix.lower() in (".jpg", ".jpeg") else {}))
     return path
 
 
