@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 from selfsynth.method.select import reference_select_concepts, select_concepts  # noqa: E402
+from selfsynth.params import load_params  # noqa: E402
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int, chunk: int = 1 << 15) -> np.ndarray:
@@ -63,9 +65,10 @@ def main(argv=None) -> int:
     ap.add_argument("--dims", type=int, nargs="+", default=[384, 1024])
     ap.add_argument("--reference-images", type=int, default=None,
                     help="time the reference on this many random images and extrapolate (default: all)")
-    ap.add_argument("--beta", type=float, default=0.4)
-    ap.add_argument("--tau", type=float, default=0.1)
-    ap.add_argument("--min-concepts", type=int, default=3)
+    select = load_params(REPO / "params.yaml").select  # the study's beta, tau and floor unless given
+    ap.add_argument("--beta", type=float, default=select.beta)
+    ap.add_argument("--tau", type=float, default=select.tau)
+    ap.add_argument("--min-concepts", type=int, default=select.min_concepts)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     n_ref = a.images if a.reference_images is None else max(1, min(a.reference_images, a.images))

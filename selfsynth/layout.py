@@ -8,10 +8,16 @@ TEMPLATED = ("nl", "lge")  # rounds 2..K: fresh template pairs of their own kind
 SAMPLED = ("ours", "nofilter")  # rounds 2..K: their own model writes the candidates
 METHODS = (*TEMPLATED, *SAMPLED)
 
+# The study's shared artefacts (dvc.yaml's outs spell the same paths: tests/test_dvc_deps.py holds them in step)
+DATASET = Path("data/dataset")  # prepare: manifest, labels, images
+DESCRIPTIONS = Path("data/describe/descriptions.jsonl")  # step 1.1
+ZSTAR = Path("data/select/zstar.jsonl")  # step 1.2
+BASE_MODEL = Path("models/base")  # round 0 of every method
+
 
 def model_dir(method: str, rnd: int) -> Path:
     """The merged model after `rnd` rounds of `method`; round 0 is the base model for every method."""
-    return Path("models/base") if rnd == 0 or method == "base" else Path(f"models/{method}/round-{rnd}/model")
+    return BASE_MODEL if rnd == 0 or method == "base" else Path(f"models/{method}/round-{rnd}/model")
 
 
 def round_dir(method: str, rnd: int) -> Path:

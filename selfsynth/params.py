@@ -74,12 +74,18 @@ WORLD_SIZES = {
                        generic_train=96, generic_test=24),
     "default": WorldSize(n_genera=4, species_per_genus=4, train_per_class=30, test_per_class=10,
                          generic_train=4000, generic_test=200),
+    # CUB-200's shape (200 classes, 5,994 train / 5,794 test images) and about a quarter of it, for the
+    # scale benchmark (benchmarks/scale.py): the same attributes, siblings still 2-3 attributes apart
+    "cub_quarter": WorldSize(n_genera=12, species_per_genus=4, train_per_class=30, test_per_class=29,
+                             generic_train=4000, generic_test=200),
+    "cub": WorldSize(n_genera=50, species_per_genus=4, train_per_class=30, test_per_class=29,
+                     generic_train=4000, generic_test=200),
 }
 
 
 class WorldParams(Strict):
     seed: int  # the world and its pretrained base model: fixed inputs, like a downloaded dataset and checkpoint
-    size: Literal["micro", "default"]
+    size: Literal["micro", "default", "cub_quarter", "cub"]
     image_size: int = Field(ge=32, le=336)
     hide_prob: float = Field(ge=0.0, lt=1.0)
     noise: float = Field(ge=0.0, le=0.5)
@@ -221,13 +227,9 @@ class ConvergenceParams(Strict):
     max_epochs: int = Field(ge=1)
 
 
-class RoundTrainParams(Strict):
+class RoundTrainParams(TrainParams):
+    """Base pretraining's keys, plus what a LoRA round adds."""
     lora: LoraParams
-    epochs: float = Field(gt=0)
-    batch_size: int = Field(ge=1)
-    lr: float = Field(gt=0)
-    warmup_steps: float = Field(ge=0, lt=1)  # transformers' key: below 1, a fraction of the optimizer steps
-    weight_decay: float = Field(ge=0)
     # transformers' lr_scheduler_type; cosine anneals to zero at the epoch cap, which then decides the
     # "converged" epoch (the loss flattens because the rate does): constant_with_warmup does not
     lr_scheduler_type: Literal["constant_with_warmup", "cosine", "linear"]
@@ -365,6 +367,11 @@ class Params(Strict):
     @property
     def last_round(self) -> int:
         return 1 + len(self.rounds)
+
+    @property
+    def experiment(self) -> str:
+        """The study's MLflow experiment: tracking.experiment, else the dataset's name."""
+        return self.tracking.experiment or self.dataset.name
 
 
 class ParamsError(ValueError, InputError):

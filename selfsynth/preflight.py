@@ -78,7 +78,7 @@ def _alive(pid: int) -> bool:
 
 def close_orphan_runs(client, params: Params) -> list[str]:
     """Runs left RUNNING by a stage on this host whose process is gone end KILLED."""
-    experiment = client.get_experiment_by_name(params.tracking.experiment or params.dataset.name)
+    experiment = client.get_experiment_by_name(params.experiment)
     if experiment is None:
         return []
     host = socket.gethostname()

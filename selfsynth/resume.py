@@ -21,12 +21,10 @@ from .io import atomic_path
 from .parallel import run_jobs
 
 ROOT = Path(".resume")
+CODE = Path(__file__).resolve().parents[1]  # selfsynth/ and stages/ below it: part of every fingerprint
 J = TypeVar("J")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
-
-
-CODE = Path(__file__).resolve().parents[1]
 
 
 def fingerprint(params, inputs: Sequence[str | Path]) -> str:
@@ -61,9 +59,12 @@ class Partial:
         path = self.dir / f"{unit}.json"
         return json.loads(path.read_text()) if path.is_file() else None
 
-    def save(self, unit: str, value) -> None:
+    def save(self, unit: str, value) -> str:
+        """Keep a unit's result; return the JSON written."""
+        text = json.dumps(value)
         with atomic_path(self.dir / f"{unit}.json") as tmp:
-            tmp.write_text(json.dumps(value))
+            tmp.write_text(text)
+        return text
 
     def checkpoints(self, unit: str) -> Path:
         """A folder for a training unit's checkpoints (transformers' output_dir)."""
@@ -86,10 +87,9 @@ def run_units(fn: Callable[[J], R], jobs: Sequence[J], units: Sequence[str], par
         log.info("resuming: %d of %d %s already done (%s)", len(jobs) - len(todo), len(jobs), what, partial.dir)
 
     def keep(k: int, result) -> None:
-        partial.save(units[todo[k]], result)
+        # what JSON gives back (lists for tuples), as for a result read back: a resumed run and an
+        # uninterrupted one return the same values
+        results[todo[k]] = json.loads(partial.save(units[todo[k]], result))
 
-    for k, result in zip(todo, run_jobs(fn, [jobs[i] for i in todo], workers, threads, on_result=keep)):
-        results[k] = result
-    # what JSON gives back (lists for tuples): the fresh results pass through it too, so a resumed run and
-    # an uninterrupted one return the same values
-    return [json.loads(json.dumps(r)) for r in results]
+    run_jobs(fn, [jobs[i] for i in todo], workers, threads, on_result=keep)
+    return results

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .errors import InputError
+from .metrics.rows import explain_rows
 from .params import Params
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def _experiment(params: Params):
 
     uri = tracking_uri(params)  # stage_start already made one real call on it (preflight.check_store)
     mlflow.set_tracking_uri(uri)
-    name = params.tracking.experiment or params.dataset.name
+    name = params.experiment
     if mlflow.get_experiment_by_name(name) is None and (artifacts := artifact_root(uri, project_root())):
         try:  # stages of one study may race to create it
             mlflow.create_experiment(name, artifact_location=f"{artifacts}/{name}")
@@ -196,7 +197,7 @@ def log_answers(mlf, predictions: list[dict], class_names: list[str], rnd: int) 
              "label": class_names[x["label"]],
              "predicted": None if x["predicted"] is None else class_names[x["predicted"]],
              "correct": x["predicted"] == x["label"], **{f"judge.{k}": v for k, v in x.get("judge", {}).items()}}
-            for x in predictions if "task" not in x]  # general-ability rows carry a task
+            for x in explain_rows(predictions)]
     mlf.log_table(_columns(rows), artifact_file=f"answers/round-{rnd}.json")
 
 

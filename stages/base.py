@@ -8,6 +8,7 @@ import torch
 
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import atomic_path
+from selfsynth.layout import BASE_MODEL, DATASET
 from selfsynth.lmm.load import SOURCE_FILE, check_llava_dir, fingerprint
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import load_params
@@ -18,14 +19,13 @@ from selfsynth.tracking import mlflow_run
 from selfsynth.training.pretrain import pretrain_base_model
 from stages import summarize
 
-OUT = Path("models/base")
 LOSS_PLOT = Path("reports/base_loss.png")
 log = logging.getLogger("base")
 
 
 def pin_external(model_dir: str) -> None:
     path = check_llava_dir(model_dir).resolve()
-    with atomic_path(OUT, directory=True) as tmp:
+    with atomic_path(BASE_MODEL, directory=True) as tmp:
         (tmp / SOURCE_FILE).write_text(json.dumps({"path": str(path), "fingerprint": fingerprint(path)}, indent=2))
     log.info("pinned %s", path)
     summarize(f"pinned {path}")
@@ -38,11 +38,11 @@ def main() -> None:
         pin_external(params.base.model_dir)
         loss_curve([], [], LOSS_PLOT, f"pinned {Path(params.base.model_dir).name}: no pretraining here")
         return
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     corpus = [g for g in dataset.generic if g["split"] == "train"]
     check_images(dataset.root, corpus, "data/dataset/generic.jsonl")
     torch.manual_seed(params.world.seed)
-    partial = Partial("base", params, ["data/dataset", "prompts"])
+    partial = Partial("base", params, [DATASET, "prompts"])
     with mlflow_run(params, "base-pretrain", stage="base") as mlf:
         model, processor, history, vision_accuracy = pretrain_base_model(params, dataset, load_prompts(params.dataset.name),
                                                                          partial)
@@ -51,11 +51,11 @@ def main() -> None:
         for epoch, acc in enumerate(vision_accuracy, 1):
             mlf.log_metric("vision_attribute_accuracy", acc, step=epoch)
         mlf.log_metric("parameters", sum(p.numel() for p in model.parameters()))
-        with atomic_path(OUT, directory=True) as tmp:
+        with atomic_path(BASE_MODEL, directory=True) as tmp:
             model.save_pretrained(tmp)
             processor.save_pretrained(tmp)
         loss_curve(history.steps, history.losses, LOSS_PLOT, "Base model pretraining on the generic corpus")
-        mlf.log_artifacts(str(OUT), "model")
+        mlf.log_artifacts(str(BASE_MODEL), "model")
         mlf.log_artifact(str(LOSS_PLOT))
     partial.done()
     summarize(f"base model: {len(history.losses)} losses logged, last {history.losses[-1]:.3f}; vision attribute "

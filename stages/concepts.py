@@ -7,6 +7,7 @@ from pathlib import Path
 
 from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import write_json
+from selfsynth.layout import DATASET
 from selfsynth.method.concepts import load_concepts, validate_concepts
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
@@ -20,7 +21,7 @@ log = logging.getLogger("concepts")
 def main() -> None:
     params = load_params()
     stage_start(params, tracking=False)
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     concepts, source = load_concepts(params, dataset.labels, LLM_CACHE)
     concepts = validate_concepts(concepts, dataset.class_names, source=source)
     write_json(OUT, concepts)

@@ -2,10 +2,10 @@
 Images go in shards of `resume.shard_batches` batches, each kept as it is finished: a killed run,
 rerun, describes only the shards it had not finished (selfsynth/resume.py)."""
 import logging
-from pathlib import Path
 
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import write_json, write_jsonl
+from selfsynth.layout import BASE_MODEL, DATASET, DESCRIPTIONS
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.describe import describe_sampling, description_rows, sample_descriptions
@@ -16,8 +16,6 @@ from selfsynth.resume import Partial, run_units
 from selfsynth.training.distributed import refuse_several_processes
 from stages import summarize
 
-OUT = Path("data/describe/descriptions.jsonl")
-BASE = "models/base"
 log = logging.getLogger("describe")
 
 
@@ -26,7 +24,7 @@ def describe_part(job: tuple) -> list[list[list[str]]]:
     would draw for them (a worker process; it writes nothing)."""
     params, images, prompts, offset = job
     p = params.describe
-    gen = open_generator(p.backend, BASE, p.batch_size, params.seed)
+    gen = open_generator(p.backend, BASE_MODEL, p.batch_size, params.seed)
     return sample_descriptions(gen, images, prompts, describe_sampling(p), offset)
 
 
@@ -35,18 +33,18 @@ def main() -> None:
     params = load_params()
     stage_start(params, tracking=False)
     p = params.describe
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     prompts = load_prompts(params.dataset.name).describe[: p.prompts]
     train = dataset.split("train")
     check_images(dataset.root, train, "data/dataset/manifest.jsonl")
     images = [str(dataset.image(r)) for r in train]
     spans = shard_spans(len(images), p.batch_size, params.resume.shard_batches)
-    partial = Partial("describe", params, ["data/dataset", "prompts", BASE])
+    partial = Partial("describe", params, [DATASET, "prompts", BASE_MODEL])
     parts = run_units(describe_part, [(params, images[a:b], prompts, a) for a, b in spans],
                       [f"images-{a}-{b}" for a, b in spans], partial, params.workers, params.threads, "shards")
     texts = [[samples for part in parts for samples in part[k]] for k in range(len(prompts))]
     rows, stats = description_rows(dataset, train, texts)
-    write_jsonl(OUT, rows)
+    write_jsonl(DESCRIPTIONS, rows)
     write_json("metrics/describe.json", stats)
     partial.done()
     summarize(f"{len(rows)} descriptions of {len(train)} images"

@@ -13,13 +13,14 @@ from pathlib import Path
 from selfsynth.checks import read_concepts
 from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.io import write_json, write_jsonl
-from selfsynth.layout import METHODS, metrics_path, model_dir, predictions_path
+from selfsynth.layout import DATASET, METHODS, metrics_path, model_dir, predictions_path
 from selfsynth.lmm.backend import make_generator, open_generator
 from selfsynth.lmm.llm_client import CachedChat
 from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.evaluate import evaluate_method
 from selfsynth.metrics.llm_judge import judge_explanations
+from selfsynth.metrics.rows import explain_rows
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
 from selfsynth.resume import Partial, run_units
@@ -51,7 +52,7 @@ def assess(job: tuple) -> tuple[dict, list[dict]]:
 def llm_judged(params, metrics: dict, predictions: list[dict], concepts: dict, cache: Path) -> dict:
     """EE / CS from the LLM judge on the explain answers; verdicts go into the prediction rows."""
     llm = params.evaluate.llm_judge
-    explain = [x for x in predictions if "task" not in x]  # the explain answers; general-ability rows carry a task
+    explain = explain_rows(predictions)
     verdict = judge_explanations([x["answer"] for x in explain], [x["label"] for x in explain], concepts,
                                  base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=cache)
     for row, v in zip(explain, verdict["per_answer"]):
@@ -65,7 +66,7 @@ def main(rnd: int, methods: list[str]) -> None:
     refuse_several_processes("stages.evaluate")
     params = load_params()
     stage_start(params)
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     concepts = read_concepts(dataset)
     check_images(dataset.root, spread_over_classes(dataset.split("test"), params.evaluate.max_images)
                  + [g for g in dataset.generic if g["split"] == "test"], "data/dataset (test images)")
@@ -77,7 +78,7 @@ def main(rnd: int, methods: list[str]) -> None:
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
     reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model; loaded once
     jobs = [(params, dataset, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
-    partial = Partial(f"evaluate-round-{rnd}", params, ["data/dataset", "data/concepts.json", "prompts",
+    partial = Partial(f"evaluate-round-{rnd}", params, [DATASET, "data/concepts.json", "prompts",
                                                         *{model_dir(m, r) for *_, m, r, _ref in jobs}])
     results = run_units(assess, jobs, [f"{m}-round-{r}" for *_, m, r, _ref in jobs], partial, params.workers,
                         params.threads, "methods")

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.io import write_json, write_jsonl
+from selfsynth.layout import BASE_MODEL, DATASET
 from selfsynth.lmm.hf import HFGenerator, Sampling
 from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
@@ -27,8 +28,8 @@ def main() -> None:
     refuse_several_processes("stages.evaluate_base")
     params = load_params()
     stage_start(params)
-    dataset = load_prepared("data/dataset")
-    model, processor = load_lmm("models/base")
+    dataset = load_prepared(DATASET)
+    model, processor = load_lmm(BASE_MODEL)
     g = params.eval_base.generation
     gen = HFGenerator(model, processor, batch_size=g.batch_size, seed=params.world.seed)
     test = spread_over_classes(dataset.split("test"), params.eval_base.max_images)

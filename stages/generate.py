@@ -9,7 +9,7 @@ import sys
 
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import atomic_path, dump_jsonl
-from selfsynth.layout import SAMPLED, candidates_path, model_dir
+from selfsynth.layout import DATASET, SAMPLED, candidates_path, model_dir
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
@@ -40,13 +40,13 @@ def main(rnd: int) -> None:
     params = load_params()
     stage_start(params, tracking=False)
     p = params.rejection
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     plan = plan_questions(dataset.split("train"), load_prompts(params.dataset.name), p.questions,
                           params.synthesize.mix, params.seed, rnd, p.explain_share)
     check_images(dataset.root, plan, "the round's questions (data/dataset/manifest.jsonl)")
     spans = shard_spans(len(plan), p.batch_size, params.resume.shard_batches)
     partial = Partial(f"generate-round-{rnd}", params,
-                      ["data/dataset", "prompts", *(model_dir(m, rnd - 1) for m in SAMPLED)])
+                      [DATASET, "prompts", *(model_dir(m, rnd - 1) for m in SAMPLED)])
     shards = run_units(sample, [(params, dataset.root, m, rnd, plan[a:b], a) for m in SAMPLED for a, b in spans],
                        [f"{m}-{a}-{b}" for m in SAMPLED for a, b in spans], partial, params.workers, params.threads,
                        "shards")

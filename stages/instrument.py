@@ -18,7 +18,7 @@ from selfsynth.instrument.perception import (
     with_attributes,
 )
 from selfsynth.io import read_json, read_jsonl, write_json
-from selfsynth.layout import model_dir
+from selfsynth.layout import DATASET, ZSTAR, model_dir
 from selfsynth.lmm.load import load_lmm
 from selfsynth.params import load_params
 from selfsynth.preflight import stage_start
@@ -52,10 +52,10 @@ def main() -> None:
     params = load_params()
     stage_start(params)
     torch.set_num_threads(max(1, params.workers * params.threads))  # alone on the cores: nothing runs beside it
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     k = params.last_round
     base = read_json("metrics/base.json")
-    floor, sizes = zstar_floor_share(read_jsonl("data/select/zstar.jsonl"), params.select.beta, params.select.min_concepts)
+    floor, sizes = zstar_floor_share(read_jsonl(ZSTAR), params.select.beta, params.select.min_concepts)
     rounds = {r: read_json(f"metrics/rounds/round-{r}.json") for r in range(2, k + 1)}
     measures = {
         **perception(params, dataset),

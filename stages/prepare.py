@@ -7,6 +7,7 @@ from pathlib import Path
 from selfsynth.dataset.prepared import check_images, duplicates, load_prepared
 from selfsynth.dataset.sources import prepare_dataset
 from selfsynth.io import atomic_path, write_json
+from selfsynth.layout import DATASET
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.params import Params, load_params
 from selfsynth.plots import contact_sheet, world_contact_sheet
@@ -14,7 +15,6 @@ from selfsynth.preflight import stage_start
 from selfsynth.world.build import build_generic, build_world
 from stages import summarize
 
-OUT = Path("data/dataset")
 PLOT = Path("reports/dataset.png")
 log = logging.getLogger("prepare")
 
@@ -23,7 +23,7 @@ def prepare_real(params: Params, describe_prompts: list[str]) -> dict:
     """The dataset's manifest, then (tiny base model only) the aviary's generic corpus beside it:
     the tiny model is pretrained on that corpus and its general ability is measured there."""
     name, root = params.dataset.name, params.dataset.root
-    with atomic_path(OUT, directory=True) as tmp:
+    with atomic_path(DATASET, directory=True) as tmp:
         summary = prepare_dataset(name, root, tmp, params.world.seed)
         manifest = load_prepared(tmp).manifest
         summary["duplicates"] = duplicates(tmp, manifest, params.dataset.allow_split_duplicates)
@@ -39,15 +39,15 @@ def main() -> None:
     name = params.dataset.name
     prompts = load_prompts(name)  # before any work: a dataset without a prompt file stops here
     if name == "aviary":
-        with atomic_path(OUT, directory=True) as tmp:
+        with atomic_path(DATASET, directory=True) as tmp:
             summary = build_world(params.world, params.world.seed, tmp, prompts.describe)
             summary["duplicates"] = duplicates(tmp, load_prepared(tmp).manifest, params.dataset.allow_split_duplicates)
-        dataset = load_prepared(OUT)
-        world_contact_sheet(OUT, dataset.labels, dataset.manifest, PLOT)
+        dataset = load_prepared(DATASET)
+        world_contact_sheet(DATASET, dataset.labels, dataset.manifest, PLOT)
     else:
         summary = prepare_real(params, prompts.describe)
-        dataset = load_prepared(OUT)
-        contact_sheet(OUT, dataset.labels, dataset.manifest, PLOT, f"{name}: training images per class (first 16 classes)")
+        dataset = load_prepared(DATASET)
+        contact_sheet(DATASET, dataset.labels, dataset.manifest, PLOT, f"{name}: training images per class (first 16 classes)")
     log.info("%s: %s", name, summary)
     summarize(f"{name}: {len(dataset.labels)} classes, {len(dataset.split('train'))} train / "
               f"{len(dataset.split('test'))} test images")

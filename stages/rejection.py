@@ -10,7 +10,7 @@ import sys
 from selfsynth.checks import read_concepts
 from selfsynth.dataset.prepared import load_prepared
 from selfsynth.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from selfsynth.layout import SAMPLED, TEMPLATED, candidates_path, pairs_path
+from selfsynth.layout import DATASET, SAMPLED, TEMPLATED, ZSTAR, candidates_path, pairs_path
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.reject import (
     choice_matters,
@@ -34,14 +34,14 @@ def main(rnd: int) -> None:
     params = load_params()
     stage_start(params)
     p = params.rejection
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     prompts = load_prompts(params.dataset.name)
     concepts = read_concepts(dataset)
-    zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
+    zstar = {r["id"]: r["zstar"] for r in read_jsonl(ZSTAR)}
     groups = {m: read_jsonl(candidates_path(m, rnd)) for m in SAMPLED}
     missing = [g["image_id"] for g in groups["ours"] if g["image_id"] not in zstar]
     if missing:
-        raise ValueError(f"data/select/zstar.jsonl: no Z* for image {missing[0]} ({len(missing)} in all)")
+        raise ValueError(f"{ZSTAR}: no Z* for image {missing[0]} ({len(missing)} in all)")
 
     all_concepts = [f for c in concepts.values() for f in c["visual_features"]]
     scores = score_candidates(groups["ours"], zstar, all_concepts,

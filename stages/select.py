@@ -7,6 +7,7 @@ from pathlib import Path
 from selfsynth.checks import check_encoders, read_concepts
 from selfsynth.dataset.prepared import NO_TRUTH, load_prepared
 from selfsynth.io import read_jsonl, write_json, write_jsonl
+from selfsynth.layout import DATASET, DESCRIPTIONS, ZSTAR
 from selfsynth.method.select import (
     embed_for_selection,
     select_from,
@@ -18,7 +19,6 @@ from selfsynth.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
 from stages import summarize
 
-OUT = Path("data/select/zstar.jsonl")
 METRICS = Path("metrics/select.json")
 SWEEP = Path("reports/select_sweep.json")  # a plain out, not a metric: its ~500 figures would flood `dvc exp show`
 log = logging.getLogger("select")
@@ -28,10 +28,10 @@ def main() -> None:
     params = load_params()
     stage_start(params)
     p = params.select
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     check_encoders(params)  # the sweep's encoders too: before minutes of selection, not after
     concepts = read_concepts(dataset)
-    descriptions = read_jsonl("data/describe/descriptions.jsonl")
+    descriptions = read_jsonl(DESCRIPTIONS)
     train = dataset.split("train")
     with mlflow_run(params, "select", stage="select") as mlf:
         inputs = {p.encoder: embed_for_selection(train, descriptions, concepts, p.encoder, params.workers)}
@@ -50,7 +50,7 @@ def main() -> None:
                        "note": NO_TRUTH}
             mlf.log_metrics({"selected.per_image": quality["selected"]["per_image"]})
             sweep = {"note": NO_TRUTH}
-        write_jsonl(OUT, rows)
+        write_jsonl(ZSTAR, rows)
         write_json(METRICS, quality)
         write_json(SWEEP, sweep)
     sel = quality["selected"]

@@ -6,7 +6,7 @@ from pathlib import Path
 from selfsynth.checks import read_concepts
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from selfsynth.layout import METHODS
+from selfsynth.layout import BASE_MODEL, DATASET, METHODS, ZSTAR
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
@@ -25,19 +25,19 @@ def main() -> None:
     params = load_params()
     stage_start(params, tracking=False)
     p = params.synthesize
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     concepts = read_concepts(dataset)  # a class without concepts stops here, named
-    zstar = {r["id"]: r["zstar"] for r in read_jsonl("data/select/zstar.jsonl")}
+    zstar = {r["id"]: r["zstar"] for r in read_jsonl(ZSTAR)}
     prompts = load_prompts(params.dataset.name)
     mix = p.mix
     train = dataset.split("train")
     missing = [r["id"] for r in train if r["id"] not in zstar]
     if missing:
-        raise ValueError(f"data/select/zstar.jsonl: no Z* for {len(missing)} training images (first: {missing[0]})")
+        raise ValueError(f"{ZSTAR}: no Z* for {len(missing)} training images (first: {missing[0]})")
     gen = None
     if p.writer == "lmm":
         check_images(dataset.root, train, "data/dataset/manifest.jsonl")
-        gen = open_generator(p.backend, "models/base", p.batch_size, params.seed)
+        gen = open_generator(p.backend, BASE_MODEL, p.batch_size, params.seed)
     stats = {}
     with atomic_path(OUT, directory=True) as tmp:
         for method in METHODS:

@@ -19,7 +19,7 @@ from pathlib import Path
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.guard import ensure_parent_alive
 from selfsynth.io import atomic_path, read_jsonl, write_json
-from selfsynth.layout import model_dir, pairs_path, round_dir
+from selfsynth.layout import DATASET, model_dir, pairs_path, round_dir
 from selfsynth.lmm.load import load_lmm
 from selfsynth.parallel import run_jobs
 from selfsynth.params import ParamsError, load_params
@@ -89,7 +89,7 @@ def fit(job: tuple) -> dict:
 def main(rnd: int, methods: list[str]) -> None:
     params = load_params()
     stage_start(params)
-    dataset = load_prepared("data/dataset")
+    dataset = load_prepared(DATASET)
     sizes = []  # characters to train on: the workers take the longest method first
     for method in methods:  # every input checked before any training starts
         source = pairs_path(method, rnd)
@@ -99,7 +99,7 @@ def main(rnd: int, methods: list[str]) -> None:
         check_images(dataset.root, pairs, str(source))
         sizes.append(sum(len(x.get("question", "")) + len(x.get("answer", "")) for x in pairs))
     partial = Partial(f"train-round-{rnd}", params,  # checkpoints: a killed run goes on from them
-                      ["data/dataset", *(pairs_path(m, rnd) for m in methods), *(model_dir(m, rnd - 1) for m in methods)])
+                      [DATASET, *(pairs_path(m, rnd) for m in methods), *(model_dir(m, rnd - 1) for m in methods)])
     with tempfile.TemporaryDirectory(prefix="selfsynth-train-") as scratch:  # gone with the stage
         jobs = [(params, dataset, m, rnd, Path(scratch) / m, partial.checkpoints(m)) for m in methods]
         results = run_jobs(fit, jobs, params.workers, params.threads, costs=sizes)

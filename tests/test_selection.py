@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from selfsynth.method.select import (SelectionError, infonce_answer_score, reference_select_concepts,
+from selfsynth.method.infonce import infonce_answer_score
+from selfsynth.method.select import (SelectionError, reference_select_concepts,
                                  select_concepts)
 
 

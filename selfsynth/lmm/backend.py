@@ -40,9 +40,9 @@ def open_generator(backend: str, path, batch_size: int, seed: int) -> Generator:
     opened is kept for the next shard of a stage in this process, until a file in path changes."""
     global _opened
     path = Path(path)
+    files = sorted(path.iterdir()) if path.is_dir() else []
     key = (backend, str(path.resolve()), batch_size, seed,
-           tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(path.iterdir()) if f.is_file())
-           if path.is_dir() else ())
+           tuple((f.name, st.st_size, st.st_mtime_ns) for f in files if f.is_file() for st in [f.stat()]))
     if _opened[0] != key:
         _opened = (None, None)  # the old model goes before the new one loads
         _opened = (key, _open(backend, path, batch_size, seed))

@@ -24,7 +24,7 @@ from ..lmm.prompts import PromptSet
 from ..metrics.encoders import TextEncoder, TfidfEncoder, embed_unique
 from ..metrics.identification import NameMatcher
 from ..metrics.wellformed import has_repeated_ngram
-from .select import infonce_answer_score
+from .infonce import infonce_answer_score
 from .synthesize import NL_ANSWER, names_label
 
 

@@ -1,5 +1,5 @@
-"""Step 1.2, image-level concept selection (docs/method.md, step 1.2), and the InfoNCE answer score
-that step 2.6 (method/reject.py) reuses.
+"""Step 1.2, image-level concept selection (docs/method.md, step 1.2), with the InfoNCE math of
+method/infonce.py.
 
 Step 1.2 approximates the information-bottleneck objective argmax I(D;Z') - beta*I(Z';Z) with
 an InfoNCE score per concept z of the image's class over the image's descriptions D_i:
@@ -27,12 +27,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
 from ..metrics.encoders import TfidfEncoder, embed_unique, make_encoder
+from .infonce import SelectionError, infonce_terms, log_neg_from_sims, unit_rows
 
-TAU = 0.1
-BETA = 0.4
-MIN_CONCEPTS = 3
 # neg_i = G - own is recomputed exactly when it keeps less than this fraction of G: float64
 # subtraction then has lost more than ~6 of its ~16 significant digits.
 CANCEL_RTOL = 1e-6
@@ -41,10 +38,6 @@ CANCEL_RTOL = 1e-6
 # entries (below CANCEL_RTOL) are then recomputed from the other descriptions.
 NEG_FLOOR = np.finfo(np.float64).tiny
 CHUNK_ELEMENTS = 1 << 22  # similarity-matrix elements per block (~32 MB as float64)
-
-
-class SelectionError(ValueError, InputError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -66,32 +59,13 @@ class Selection:
 
 # ----------------------------------------------------------------------------- validation
 
-def _unit_rows(x: np.ndarray, what: str) -> np.ndarray:
-    """Rows as cosine-ready unit vectors; already-unit input is used as is (no copy)."""
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise SelectionError(f"{what} must be 2-D (n, d), got shape {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    sq = np.einsum("ij,ij->i", x, x, dtype=np.float64)
-    if not np.all(np.isfinite(sq)):
-        raise SelectionError(f"{what} has non-finite values (row {int(np.flatnonzero(~np.isfinite(sq))[0])})")
-    if np.all(np.abs(sq - 1.0) < 1e-4):
-        return x
-    norms = np.sqrt(sq).astype(x.dtype)[:, None]
-    # zero rows (e.g. TF-IDF text with no known term) stay zero: similarity 0 with everything
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def _validate(desc_emb, desc_owner, concept_emb, concept_class, image_class, tau, min_concepts):
     if not (np.isfinite(tau) and tau > 0):
         raise SelectionError(f"tau must be a positive number, got {tau}")
     if min_concepts < 1:
         raise SelectionError(f"min_concepts must be >= 1, got {min_concepts}")
-    D = _unit_rows(desc_emb, "desc_emb")
-    C = _unit_rows(concept_emb, "concept_emb")
+    D = unit_rows(desc_emb, "desc_emb")
+    C = unit_rows(concept_emb, "concept_emb")
     if D.shape[1] != C.shape[1]:
         raise SelectionError(f"desc_emb has dim {D.shape[1]} but concept_emb has dim {C.shape[1]}")
     owner = np.asarray(desc_owner)
@@ -134,20 +108,6 @@ def threshold_select(scores: np.ndarray, beta: float, min_concepts: int) -> tupl
     return order[:k], threshold
 
 
-def _log_neg_from_sims(sims_over_tau: np.ndarray) -> np.ndarray:
-    """log sum_c e^{x_c} along the last axis, float64, -inf for an empty set."""
-    x = np.asarray(sims_over_tau, dtype=np.float64)
-    if x.shape[-1] == 0:
-        return np.full(x.shape[:-1], -np.inf)
-    m = x.max(axis=-1, keepdims=True)
-    return (m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))[..., 0]
-
-
-def _infonce_terms(pos: np.ndarray, log_neg: np.ndarray) -> np.ndarray:
-    """log( e^pos / (e^pos + e^log_neg) ) = pos - logaddexp(pos, log_neg), stably."""
-    return pos - np.logaddexp(pos, log_neg)
-
-
 # ----------------------------------------------------------------------------- fast path
 
 def _global_logsumexp(D: np.ndarray, C: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
@@ -176,8 +136,8 @@ def _global_logsumexp(D: np.ndarray, C: np.ndarray, tau: float) -> tuple[np.ndar
 
 
 def select_concepts(desc_emb: np.ndarray, desc_owner: np.ndarray, concept_emb: np.ndarray,
-                    concept_class: np.ndarray, image_class: np.ndarray, *, beta: float = BETA,
-                    tau: float = TAU, min_concepts: int = MIN_CONCEPTS) -> list[Selection]:
+                    concept_class: np.ndarray, image_class: np.ndarray, *, beta: float,
+                    tau: float, min_concepts: int) -> list[Selection]:
     """Z* for every image (index i = position in ``image_class``), vectorised.
 
     desc_emb (n_desc, d) with desc_owner[j] = image of description j; concept_emb (n_conc, d)
@@ -216,8 +176,8 @@ def select_concepts(desc_emb: np.ndarray, desc_owner: np.ndarray, concept_emb: n
         for r in np.flatnonzero(cancelled.any(axis=1)):                    # rare: exact recompute
             cols = np.flatnonzero(cancelled[r])
             others = D[owner != images[r]]
-            log_neg[r, cols] = _log_neg_from_sims((C[concepts[cols]] @ others.T).astype(np.float64) / tau)
-        terms = _infonce_terms(a, np.repeat(log_neg, counts[images], axis=0))
+            log_neg[r, cols] = log_neg_from_sims((C[concepts[cols]] @ others.T).astype(np.float64) / tau)
+        terms = infonce_terms(a, np.repeat(log_neg, counts[images], axis=0))
         scores = np.add.reduceat(terms, seg, axis=0)                       # (n_img_k, m_k)
         for r, i in enumerate(images):
             keep, thr = threshold_select(scores[r], beta, min_concepts)
@@ -228,8 +188,8 @@ def select_concepts(desc_emb: np.ndarray, desc_owner: np.ndarray, concept_emb: n
 # ----------------------------------------------------------------------------- reference
 
 def reference_select_concepts(desc_emb: np.ndarray, desc_owner: np.ndarray, concept_emb: np.ndarray,
-                              concept_class: np.ndarray, image_class: np.ndarray, *, beta: float = BETA,
-                              tau: float = TAU, min_concepts: int = MIN_CONCEPTS,
+                              concept_class: np.ndarray, image_class: np.ndarray, *, beta: float,
+                              tau: float, min_concepts: int,
                               images: np.ndarray | None = None) -> list[Selection]:
     """The authors' algorithm: per image, rebuild N_i (all other images' descriptions) and sum.
 
@@ -248,8 +208,8 @@ def reference_select_concepts(desc_emb: np.ndarray, desc_owner: np.ndarray, conc
         B = C[concepts]                       # its class's concepts
         N = D[owner != i]                     # negatives, rebuilt per image
         pos = (A @ B.T).astype(np.float64) / tau                      # (n_i, m_k)
-        log_neg = _log_neg_from_sims((B @ N.T).astype(np.float64) / tau)  # (m_k,)
-        scores = _infonce_terms(pos, log_neg[None, :]).sum(axis=0)
+        log_neg = log_neg_from_sims((B @ N.T).astype(np.float64) / tau)  # (m_k,)
+        scores = infonce_terms(pos, log_neg[None, :]).sum(axis=0)
         keep, thr = threshold_select(scores, beta, min_concepts)
         out.append(Selection(int(i), int(k), concepts[keep], concepts, scores, thr))
     return out
@@ -356,33 +316,3 @@ def selection_sweep(inputs_by_encoder: dict[str, SelectionInputs], images: Seque
     return {"beta": {enc: {str(b): quality(inputs, b) for b in betas} for enc, inputs in inputs_by_encoder.items()},
             "descriptions_per_image": {str(k): quality(keep_descriptions(inputs_by_encoder[main_encoder], k, seed), beta)
                                        for k in per_image}}
-
-
-# ----------------------------------------------------------------------------- step 2.6
-
-def infonce_answer_score(answer_emb: np.ndarray, positive_emb: np.ndarray, negative_emb: np.ndarray,
-                         tau: float = TAU) -> np.ndarray:
-    """Score candidate answers y against the image's Z* (step 2.6), one float64 per answer.
-
-    S(y) = sum_{z in Z*} log( e^{s(z,y)/tau} / (e^{s(z,y)/tau} + sum_{c in N} e^{s(y,c)/tau}) ).
-    An answer scores high when it is closer to the image's own concepts than to every other
-    concept. ``negative_emb`` is N: all concepts of all classes EXCEPT the positives (the
-    authors' code forgets to exclude them; the caller builds N, this does not filter it).
-    """
-    if not (np.isfinite(tau) and tau > 0):
-        raise SelectionError(f"tau must be a positive number, got {tau}")
-    Y = _unit_rows(answer_emb, "answer_emb")
-    P = _unit_rows(positive_emb, "positive_emb")
-    Nn = np.asarray(negative_emb)
-    if Nn.ndim == 2 and Nn.shape[0] == 0:
-        Nn = np.zeros((0, Y.shape[1]), dtype=Y.dtype)
-    else:
-        Nn = _unit_rows(Nn, "negative_emb")
-    if not (Y.shape[1] == P.shape[1] == Nn.shape[1]):
-        raise SelectionError(f"embedding dims differ: answers {Y.shape[1]}, positives {P.shape[1]}, "
-                             f"negatives {Nn.shape[1]}")
-    if P.shape[0] == 0:
-        raise SelectionError("no positive concepts (Z* is empty)")
-    pos = (Y @ P.T).astype(np.float64) / tau                             # (n_y, |Z*|)
-    log_neg = _log_neg_from_sims((Y @ Nn.T).astype(np.float64) / tau)    # (n_y,)
-    return _infonce_terms(pos, log_neg[:, None]).sum(axis=1)

@@ -10,6 +10,11 @@ from typing import Sequence
 from ..world.attributes import mentioned_attributes
 
 
+def explain_rows(predictions: Sequence[dict]) -> list[dict]:
+    """The explain answers among a round's prediction rows (general-ability rows carry a task)."""
+    return [x for x in predictions if "task" not in x]
+
+
 def explanation_rows(answers: Sequence[str], class_attributes: Sequence[dict], visible: Sequence[set]) -> list[dict]:
     """The world judge (metrics/explanation.py) answer by answer: EE 0/1, CS, cited and grounded counts."""
     out = []

@@ -16,7 +16,6 @@ from typing import Sequence
 
 import torch
 from datasets import Dataset
-from PIL import Image
 from tqdm.auto import tqdm
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainerState
 from transformers.trainer_callback import ProgressCallback
@@ -251,11 +250,11 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
     epochs without an improvement larger than `early_stopping_threshold` and the best epoch's weights are loaded back — HF Trainer's own
     early stopping (checkpoints in out_dir). loader_workers: processes that build
     the batches while this one computes, for a run alone on the cores; the same batches, since the
-    order is drawn here, but not with `augment`, whose random state each epoch's new worker would
-    restart. extra_args: more SFTConfig
+    order is drawn here, but not with `augment`, whose epoch reaches it through a callback in this
+    process (AugmentEpoch) that a worker's copy would not see. extra_args: more SFTConfig
     (the GPU benchmark's max_steps, gradient checkpointing)."""
     if loader_workers and augment is not None:
-        raise ValueError("train: loader_workers would restart the augmentation's random state every epoch")
+        raise ValueError("train: loader_workers' copies of the augmentation would not see the epoch (AugmentEpoch)")
     stopping = {"save_strategy": "no", "save_total_limit": 2}  # the last two: one is whole if a kill cuts the other
     if validation:  # and the best epoch's
         stopping = dict(eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,

@@ -14,6 +14,14 @@ GENUS_NOUNS = (
     "Warbler", "Finch", "Thrush", "Tanager", "Shrike", "Wren", "Sparrow", "Oriole",
     "Flycatcher", "Vireo", "Bunting", "Pipit", "Kinglet", "Grosbeak", "Starling", "Lark",
 )
+# drawn from only where a world has more genera than GENUS_NOUNS, so that smaller worlds keep their names
+MORE_GENUS_NOUNS = (
+    "Swallow", "Swift", "Martin", "Nuthatch", "Creeper", "Titmouse", "Chickadee", "Bushtit", "Gnatcatcher",
+    "Thrasher", "Mockingbird", "Catbird", "Towhee", "Junco", "Cowbird", "Grackle", "Meadowlark", "Bobolink",
+    "Phoebe", "Pewee", "Kingbird", "Ovenbird", "Cuckoo", "Nightjar", "Kingfisher", "Woodpecker", "Flicker",
+    "Magpie", "Nutcracker", "Dipper", "Bulbul", "Babbler", "Sunbird", "Weaver", "Siskin", "Linnet", "Wagtail",
+    "Drongo", "Minivet", "Manakin",
+)
 _ONSETS = ("b", "c", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "th", "br", "gr", "st")
 _VOWELS = ("a", "e", "i", "o", "u", "ae", "ei")
 _CODAS = ("n", "l", "r", "s", "th", "x", "m", "")
@@ -37,9 +45,10 @@ def _distance(a: dict, b: dict) -> int:
 
 
 def make_species(n_genera: int, per_genus: int, rng: random.Random) -> list[Species]:
-    if n_genera > len(GENUS_NOUNS):
-        raise ValueError(f"world.n_genera: at most {len(GENUS_NOUNS)} genera, got {n_genera}")
-    genus_names = rng.sample(GENUS_NOUNS, n_genera)
+    nouns = GENUS_NOUNS if n_genera <= len(GENUS_NOUNS) else GENUS_NOUNS + MORE_GENUS_NOUNS
+    if n_genera > len(nouns):
+        raise ValueError(f"world.n_genera: at most {len(nouns)} genera, got {n_genera}")
+    genus_names = rng.sample(nouns, n_genera)
     combos: list[dict] = []
     species: list[Species] = []
     used_names: set[str] = set()

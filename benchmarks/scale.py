@@ -1,0 +1,257 @@
+"""The pipeline at three sizes: the default aviary, about a quarter of CUB, and CUB's shape
+(world.size default / cub_quarter / cub: 16, 48 and 200 species). For each stage and size: wall
+time, peak resident memory of the stage's process tree, output size; then the growth exponent of
+each stage in training images, `dvc status` and no-op `dvc repro` times, and MLflow's logging of
+one evaluation's answers.
+
+Each size is a project of its own under --out, run stage by stage as `python -m stages.<name>`
+(the commands of dvc.yaml) at the paper's counts: 3 prompts x 10 descriptions, 8 pairs, 8 questions
+x 3 candidates; one training epoch per method (round 1) and one rejection round. The base model
+does not grow with the size (it is pretrained on the generic corpus, 4,000 images at every size):
+it is trained at the first size and copied into the others, whose species names it tokenizes in
+more pieces. Each stage's figures are written to --out/scale.json as it finishes, and a rerun
+skips what is there, so the CUB size can run over several sessions.
+
+    python benchmarks/scale.py --out /scratch/scale                     # default, cub_quarter, cub
+    python benchmarks/scale.py --out /scratch/scale --sizes default cub_quarter
+    python benchmarks/scale.py --out /scratch/scale --table             # the table, plot and README section
+    python benchmarks/scale.py --out /tmp/s --sizes micro --stages check prepare concepts base --base models/base
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from selfsynth.offline import OFFLINE_ENV  # noqa: E402
+from selfsynth.params import WORLD_SIZES  # noqa: E402
+
+SIZES = ("default", "cub_quarter", "cub")
+# dvc.yaml's stages in order, round 2 for the foreach ones; evaluate_round1 evaluates round 1's models
+STAGES = ("check", "prepare", "concepts", "base", "describe", "select", "synthesize", "train_round1",
+          "evaluate_round1", "generate", "rejection")
+SHARED = ("stages", "prompts", "concepts", "dvc.yaml", ".dvcignore")
+DVC = str(Path(sys.executable).parent / "dvc")
+README_MARKS = ("<!-- scale:begin -->", "<!-- scale:end -->")
+
+
+def scale_params(size: str) -> dict:
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p["world"].update(size=size, test_per_class=None)  # the size's own test images (CUB: 29 a class)
+    p["rejection"].update(questions=8, samples=3)  # the paper's counts
+    p["train"]["convergence"]["enabled"] = False  # one epoch per method: a cost, not a result
+    p["train"]["epochs"] = 1
+    counts = WORLD_SIZES[size]
+    p["evaluate"]["max_images"] = counts.n_genera * counts.species_per_genus * counts.test_per_class
+    p["rounds"] = {"round-2": {"round": 2, "after": 1}}
+    return p
+
+
+def project(out: Path, size: str) -> Path:
+    root = out / size
+    if not (root / "params.yaml").is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        for name in SHARED:
+            (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)
+        os.symlink(REPO / "selfsynth", root / "selfsynth")
+        (root / "params.yaml").write_text(yaml.safe_dump(scale_params(size), sort_keys=False))
+        for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], [DVC, "config", "core.analytics", "false"]):
+            subprocess.run(cmd, cwd=root, check=True, env=env(root))
+    return root
+
+
+def env(root: Path) -> dict:
+    return {**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/mlflow.db",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def stage_spec(root: Path, name: str) -> tuple[list[str], list[str]]:
+    """The stage's command and outputs as dvc.yaml writes them, round 2 for a foreach stage."""
+    spec = yaml.safe_load((root / "dvc.yaml").read_text())["stages"][name]
+    body = spec.get("do", spec)
+    fill = lambda s: s.replace("${item.round}", "2")  # noqa: E731
+    outs = [fill(next(iter(o)) if isinstance(o, dict) else o) for o in body.get("outs", []) + body.get("plots", [])]
+    return fill(body["cmd"].split("#")[0]).split(), outs
+
+
+def measured(cmd: list[str], root: Path) -> dict:
+    """Run cmd in root; its wall time and the peak of its process tree's summed resident memory."""
+    start, peak = time.perf_counter(), 0
+    proc = subprocess.Popen(cmd, cwd=root, env=env(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    top = psutil.Process(proc.pid)
+    while proc.poll() is None:
+        try:
+            peak = max(peak, sum(p.memory_info().rss for p in [top, *top.children(recursive=True)]))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed in {root}:\n{proc.stderr.read()[-3000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_gib": round(peak / 2**30, 3)}
+
+
+def size_of(root: Path, outs: list[str]) -> int:
+    paths = [root / o for o in outs]
+    return sum(f.stat().st_size for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+
+
+def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | None = None) -> None:
+    root, done = project(out, size), record.setdefault(size, {})
+    counts = WORLD_SIZES[size]
+    done["train_images"] = counts.n_genera * counts.species_per_genus * counts.train_per_class
+    for name in stages:
+        if name in done:
+            continue
+        cmd, outs = stage_spec(root, name)
+        donor = base or next((out / s / "models/base" for s in SIZES if s != size and (out / s / "models/base").is_dir()), None)
+        if name == "base" and donor is not None:  # the base does not grow with the size: copied, not timed
+            for o in outs:  # the model and its loss plot, from the donor's project
+                (shutil.copytree if (donor.parent.parent / o).is_dir() else shutil.copy)(donor.parent.parent / o, root / o)
+            done[name] = {"copied_from": str(donor)}
+        else:
+            print(f"scale: {size}: {name} ...", flush=True)
+            done[name] = {**measured([sys.executable, "-m", *cmd[2:]], root), "output_bytes": size_of(root, outs)}
+            print(f"scale: {size}: {name}: {done[name]}", flush=True)
+        save(out, record)
+    if done.get("dvc_stages") != list(stages):  # DVC's figures are for the stages run so far
+        # the lock of what ran, then DVC's own cost of looking at it
+        last = stage_name(stages[-1])
+        subprocess.run([DVC, "commit", "-f", "-q", *map(stage_name, stages)], cwd=root, env=env(root), check=True)
+        for key, args in (("dvc_status_s", ["status", last]), ("dvc_repro_noop_s", ["repro", last])):
+            done[key] = measured([DVC, *args], root)["seconds"]
+        done["dvc_stages"] = list(stages)
+        if "evaluate_round1" in stages:
+            done["mlflow_answers_s"] = mlflow_answers_time(root)
+        save(out, record)
+
+
+def stage_name(name: str) -> str:
+    return f"{name}@round-2" if name in ("generate", "rejection") else name
+
+
+def mlflow_answers_time(root: Path) -> float:
+    """MLflow's logging that grows with the test set: one method's answers table (tracking.log_answers)."""
+    code = ("import json,time,mlflow; from selfsynth.tracking import log_answers; "
+            "from selfsynth.dataset.prepared import load_prepared; "
+            "rows=[json.loads(x) for x in open('data/eval/ours/round-1.jsonl')]; d=load_prepared('data/dataset'); "
+            "mlflow.set_experiment('scale'); r=mlflow.start_run(); t=time.perf_counter(); "
+            "log_answers(mlflow, rows, d.class_names, 1); print(time.perf_counter()-t); mlflow.end_run()")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env(root), capture_output=True, text=True, check=True)
+    return round(float(proc.stdout.split()[-1]), 2)
+
+
+def save(out: Path, record: dict) -> None:
+    tmp = out / "scale.json.tmp"
+    tmp.write_text(json.dumps(record, indent=1))
+    tmp.replace(out / "scale.json")
+
+
+def exponent(xs: list[float], ys: list[float]) -> float | None:
+    """Least-squares slope of log y on log x: 1 grows linearly with the images, 2 quadratically."""
+    if len(xs) < 2:
+        return None
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+
+
+def table(record: dict) -> str:
+    sizes = [s for s in WORLD_SIZES if s in record]
+    head = " | ".join(f"{s} ({record[s]['train_images']} img): s / GiB / MB" for s in sizes)
+    lines = [f"| stage | {head} | growth exponent (time) |", "|---" * (len(sizes) + 2) + "|"]
+    for name in STAGES:
+        cells, xs, ys = [], [], []
+        for s in sizes:
+            m = record[s].get(name)
+            if m is None or "seconds" not in m:
+                cells.append("copied" if m else "—")
+                continue
+            cells.append(f"{m['seconds']:.0f} / {m['peak_rss_gib']:.2f} / {m['output_bytes'] / 1e6:.1f}")
+            xs.append(record[s]["train_images"])
+            ys.append(m["seconds"])
+        k = exponent(xs, ys)
+        lines.append(f"| {name} | {' | '.join(cells)} | {'—' if k is None else f'{k:.2f}'} |")
+    for key, what in (("dvc_status_s", "`dvc status`"), ("dvc_repro_noop_s", "`dvc repro` (no-op)"),
+                      ("mlflow_answers_s", "MLflow: one method's answers table")):
+        cells = [f"{record[s][key]:.1f} s" if key in record[s] else "—" for s in sizes]
+        lines.append(f"| {what} | {' | '.join(cells)} | |")
+    return "\n".join(lines)
+
+
+def plot(record: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name in STAGES:
+        pts = [(record[s]["train_images"], record[s][name]["seconds"]) for s in WORLD_SIZES
+               if s in record and "seconds" in record[s].get(name, {})]
+        if len(pts) >= 2:
+            ax.plot(*zip(*pts), marker="o", label=name)
+    ax.set(xscale="log", yscale="log", xlabel="training images", ylabel="wall time (s)",
+           title="Stage cost against size (one CPU machine)")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def write_readme(record: dict, cpu: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    begin, end = README_MARKS
+    if begin not in text:
+        raise SystemExit(f"README.md has no {begin} ... {end} section to fill")
+    body = (f"{begin}\n{table(record)}\n\nMeasured by `python benchmarks/scale.py` on {cpu}. s: wall time, GiB: peak "
+            f"resident memory of the stage's processes, MB: its outputs.\n\n![stage cost against size]"
+            f"(benchmarks/results/scale.png)\n{end}")
+    readme.write_text(text[:text.index(begin)] + body + text[text.index(end) + len(end):])
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    return "an unknown CPU"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--sizes", nargs="+", choices=list(WORLD_SIZES), default=list(SIZES))
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="a prefix of the stages, in order")
+    ap.add_argument("--base", type=Path, help="a base model to copy at every size instead of training one")
+    ap.add_argument("--table", action="store_true", help="write the table, the plot and the README section")
+    a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    record = json.loads((a.out / "scale.json").read_text()) if (a.out / "scale.json").is_file() else {}
+    if a.table:
+        results = REPO / "benchmarks/results"
+        results.mkdir(exist_ok=True)
+        shutil.copy(a.out / "scale.json", results / "scale.json")
+        plot(record, results / "scale.png")
+        write_readme(record, record.get("cpu", cpu_model()))
+        print(table(record))
+        return
+    record.setdefault("cpu", cpu_model())
+    for size in a.sizes:
+        run_size(a.out, size, record, a.stages, a.base and a.base.resolve())
+    print(table(record))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""benchmarks/scale.py runs (its figures are measured at full size, not here)."""
+import importlib.util
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, stage_env
+
+spec = importlib.util.spec_from_file_location("scale", REPO / "benchmarks/scale.py")
+scale = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(scale)
+
+
+def test_the_growth_exponent_reads_linear_as_one_and_quadratic_as_two():
+    assert abs(scale.exponent([100, 300, 1200], [2, 6, 24]) - 1) < 1e-9
+    assert abs(scale.exponent([100, 300, 1200], [1, 9, 144]) - 2) < 1e-9
+    assert scale.exponent([100], [1]) is None
+
+
+def test_each_cub_size_has_cubs_shape():
+    for size, classes in (("cub_quarter", 48), ("cub", 200)):
+        c = scale.WORLD_SIZES[size]
+        assert c.n_genera * c.species_per_genus == classes and (c.train_per_class, c.test_per_class) == (30, 29)
+
+
+def test_the_benchmark_measures_each_stage_as_it_finishes_and_a_rerun_skips_them(micro_project, tmp_path):
+    root, _ = micro_project
+    out = tmp_path / "scale"
+    cmd = [sys.executable, str(REPO / "benchmarks/scale.py"), "--out", str(out), "--sizes", "micro",
+           "--stages", "check", "prepare", "concepts", "base", "--base", str(root / "models/base")]
+    subprocess.run(cmd, check=True, env=stage_env(root), capture_output=True)
+    micro = json.loads((out / "scale.json").read_text())["micro"]
+    assert micro["prepare"]["seconds"] > 0 and micro["prepare"]["peak_rss_gib"] > 0
+    assert micro["prepare"]["output_bytes"] > 100_000  # the images
+    assert micro["base"] == {"copied_from": str(root / "models/base")}
+    assert micro["dvc_status_s"] > 0 and micro["dvc_repro_noop_s"] > 0
+    again = subprocess.run(cmd, check=True, env=stage_env(root), capture_output=True, text=True)
+    assert "prepare ..." not in again.stdout and "| prepare |" in again.stdout
