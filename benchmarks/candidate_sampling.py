@@ -15,7 +15,7 @@ import itertools
 import torch
 
 from selfsynth.dataset.prepared import load_prepared
-from selfsynth.layout import model_dir
+from selfsynth.core.layout import model_dir
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=360)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from selfsynth.params import load_params
+    from selfsynth.core.params import load_params
     params = load_params()
     p = params.rejection
     dataset = load_prepared("data/dataset")

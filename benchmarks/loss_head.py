@@ -19,7 +19,7 @@ import torch
 from trl import SFTTrainer
 
 from selfsynth.dataset.prepared import load_prepared
-from selfsynth.layout import model_dir
+from selfsynth.core.layout import model_dir
 from selfsynth.lmm.load import load_lmm
 from selfsynth.training import sft
 

@@ -43,7 +43,7 @@ def main() -> None:
     from selfsynth.dataset.prepared import load_prepared
     from selfsynth.lmm.prompts import load_prompts
     from selfsynth.lmm.tiny_llava import build_model, build_processor, train_tokenizer
-    from selfsynth.params import load_params
+    from selfsynth.core.params import load_params
     from selfsynth.training.pretrain import tokenizer_corpus
     from selfsynth.training.vision_pretrain import pretrain_vision
     from selfsynth.world.build import build_generic, build_world

@@ -34,8 +34,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from selfsynth.offline import OFFLINE_ENV  # noqa: E402
-from selfsynth.params import WORLD_SIZES  # noqa: E402
+from selfsynth.core.offline import OFFLINE_ENV  # noqa: E402
+from selfsynth.core.params import WORLD_SIZES  # noqa: E402
 
 SIZES = ("default", "cub_quarter", "cub")
 # dvc.yaml's stages in order, round 2 for the foreach ones; evaluate_round1 evaluates round 1's models
@@ -143,11 +143,11 @@ def stage_name(name: str) -> str:
 
 def mlflow_answers_time(root: Path) -> float:
     """MLflow's logging that grows with the test set: one method's answers table (tracking.log_answers)."""
-    code = ("import json,time,mlflow; from selfsynth.tracking import log_answers; "
+    code = ("import json,time,mlflow; from selfsynth.tracking import log_answers; from selfsynth.metrics.rows import explain_rows; "
             "from selfsynth.dataset.prepared import load_prepared; "
             "rows=[json.loads(x) for x in open('data/eval/ours/round-1.jsonl')]; d=load_prepared('data/dataset'); "
             "mlflow.set_experiment('scale'); r=mlflow.start_run(); t=time.perf_counter(); "
-            "log_answers(mlflow, rows, d.class_names, 1); print(time.perf_counter()-t); mlflow.end_run()")
+            "log_answers(mlflow, explain_rows(rows), d.class_names, 1); print(time.perf_counter()-t); mlflow.end_run()")
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env(root), capture_output=True, text=True, check=True)
     return round(float(proc.stdout.split()[-1]), 2)
 

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .layout import METHODS, model_dir
-from .offline import go_offline
+from .core.layout import METHODS, model_dir
+from .core.offline import go_offline
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

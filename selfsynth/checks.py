@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .dataset.prepared import PreparedDataset
-from .io import read_json
+from .core.io import read_json
 from .method.concepts import validate_concepts
-from .params import Params, ParamsError
+from .core.params import Params, ParamsError
 
 
 def check_encoders(params: Params, source: str = "params.yaml") -> None:

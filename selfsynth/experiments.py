@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .offline import OFFLINE_ENV
-from .params import load_params
+from .core.offline import OFFLINE_ENV
+from .core.params import load_params
 
 # name -> the params it changes (the paper's ablation set; nofilter is a method of every run)
 ABLATIONS: dict[str, list[str]] = {

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .dataset.images import load_rgb  # noqa: E402
-from .io import atomic_path  # noqa: E402
+from .core.io import atomic_path  # noqa: E402
 
 
 def world_contact_sheet(root: Path, labels: list[dict], manifest: list[dict], out: Path, per_class: int = 4,

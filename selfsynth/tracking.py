@@ -11,9 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import InputError
-from .metrics.rows import explain_rows
-from .params import Params
+from .core.errors import InputError
+from .core.params import Params
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ HOST_TAG, PID_TAG = "selfsynth.host", "selfsynth.pid"
 
 def _claim(mlflow) -> None:
     """Tag the active run with the process that holds it, so a later stage can tell it was orphaned
-    (selfsynth.preflight closes such runs)."""
+    (selfsynth.process.preflight closes such runs)."""
     mlflow.set_tags({HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
 
 
@@ -190,14 +189,14 @@ def method_run(params: Params, method: str) -> Iterator[object]:
         yield mlflow
 
 
-def log_answers(mlf, predictions: list[dict], class_names: list[str], rnd: int) -> None:
+def log_answers(mlf, explain: list[dict], class_names: list[str], rnd: int) -> None:
     """The explain answers of one round as a table in the active run, to browse in the UI (the run's
     Artifacts tab): question, answer, true and predicted class, whether it is right, judge scores."""
     rows = [{"image_id": x["id"], "question": x["question"], "answer": x["answer"],
              "label": class_names[x["label"]],
              "predicted": None if x["predicted"] is None else class_names[x["predicted"]],
              "correct": x["predicted"] == x["label"], **{f"judge.{k}": v for k, v in x.get("judge", {}).items()}}
-            for x in explain_rows(predictions)]
+            for x in explain]
     mlf.log_table(_columns(rows), artifact_file=f"answers/round-{rnd}.json")
 
 

@@ -2,7 +2,7 @@
 import logging
 import sys
 
-from selfsynth.offline import go_offline
+from selfsynth.core.offline import go_offline
 
 go_offline()
 
@@ -10,7 +10,7 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)
 
 if sys.argv[:1] == ["-m"]:
     # run as a stage (python -m stages.x): one line at the end, workers die with it
-    from selfsynth.guard import install
+    from selfsynth.process.guard import install
 
     install()
 
@@ -18,6 +18,6 @@ if sys.argv[:1] == ["-m"]:
 def summarize(text: str) -> None:
     """Key figures for the stage's last line, beside its time: one line per stage in the DVC log
     says what it made, without scrolling back through progress bars."""
-    from selfsynth.guard import add_figures
+    from selfsynth.process.guard import add_figures
 
     add_figures(text)

@@ -1,5 +1,5 @@
 """Step 0c: the base LMM — pretrain the tiny world LLaVA, or pin a local LLaVA directory (llava-1.5-7b-hf).
-A killed pretraining, rerun, goes on from its last checkpoint (selfsynth/resume.py)."""
+A killed pretraining, rerun, goes on from its last checkpoint (selfsynth/process/resume.py)."""
 import json
 import logging
 from pathlib import Path
@@ -7,14 +7,14 @@ from pathlib import Path
 import torch
 
 from selfsynth.dataset.prepared import check_images, load_prepared
-from selfsynth.io import atomic_path
-from selfsynth.layout import BASE_MODEL, DATASET
+from selfsynth.core.io import atomic_path
+from selfsynth.core.layout import BASE_MODEL, DATASET
 from selfsynth.lmm.load import SOURCE_FILE, check_llava_dir, fingerprint
 from selfsynth.lmm.prompts import load_prompts
-from selfsynth.params import load_params
+from selfsynth.core.params import load_params
 from selfsynth.plots import loss_curve
-from selfsynth.preflight import stage_start
-from selfsynth.resume import Partial
+from selfsynth.process.preflight import stage_start
+from selfsynth.process.resume import Partial
 from selfsynth.tracking import mlflow_run
 from selfsynth.training.pretrain import pretrain_base_model
 from stages import summarize

@@ -10,8 +10,8 @@ re-runs nothing downstream. (Each stage still validates its own params when run 
 from pathlib import Path
 
 from selfsynth.checks import check_encoders, check_prompts
-from selfsynth.io import write_json
-from selfsynth.params import load_params
+from selfsynth.core.io import write_json
+from selfsynth.core.params import load_params
 
 OUT = Path("data/params-checked.json")
 

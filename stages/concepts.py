@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 from selfsynth.dataset.prepared import load_prepared
-from selfsynth.io import write_json
-from selfsynth.layout import DATASET
+from selfsynth.core.io import write_json
+from selfsynth.core.layout import DATASET
 from selfsynth.method.concepts import load_concepts, validate_concepts
-from selfsynth.params import load_params
-from selfsynth.preflight import stage_start
+from selfsynth.core.params import load_params
+from selfsynth.process.preflight import stage_start
 from stages import summarize
 
 OUT = Path("data/concepts.json")

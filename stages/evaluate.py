@@ -2,7 +2,7 @@
 With evaluate.judge: llm, EE and CS come from the LLM judge (the paper's), the offline ones are kept
 under `offline`; its replies are cached in data/eval/llm_judge/round-<r>.json (a persistent DVC
 output, so a rerun asks nothing already answered). Each method's evaluation is kept as it is
-finished: a killed run, rerun, evaluates only the methods it had not finished (selfsynth/resume.py).
+finished: a killed run, rerun, evaluates only the methods it had not finished (selfsynth/process/resume.py).
 
 Usage: python -m stages.evaluate <round> <method> [<method> ...]; 'base' is always evaluated as round 0.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from selfsynth.checks import read_concepts
 from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
-from selfsynth.io import write_json, write_jsonl
-from selfsynth.layout import DATASET, METHODS, metrics_path, model_dir, predictions_path
+from selfsynth.core.io import write_json, write_jsonl
+from selfsynth.core.layout import DATASET, METHODS, metrics_path, model_dir, predictions_path
 from selfsynth.lmm.backend import make_generator, open_generator
 from selfsynth.lmm.llm_client import CachedChat
 from selfsynth.lmm.load import load_lmm
@@ -21,11 +21,11 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.evaluate import evaluate_method
 from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.metrics.rows import explain_rows
-from selfsynth.params import load_params
-from selfsynth.preflight import stage_start
-from selfsynth.resume import Partial, run_units
+from selfsynth.core.params import load_params
+from selfsynth.process.preflight import stage_start
+from selfsynth.process.resume import Partial, run_units
 from selfsynth.tracking import flatten, log_answers, method_run
-from selfsynth.training.distributed import refuse_several_processes
+from selfsynth.process.distributed import refuse_several_processes
 from stages import summarize
 
 log = logging.getLogger("evaluate")
@@ -91,7 +91,7 @@ def main(rnd: int, methods: list[str]) -> None:
         for run in (METHODS if method == "base" else (method,)):  # round 0, the base model, starts every method's curve
             with method_run(params, run) as mlf:
                 mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
-                log_answers(mlf, predictions, dataset.class_names, r)
+                log_answers(mlf, explain_rows(predictions), dataset.class_names, r)
         log.info("%s round %d: %s", method, r, metrics)
     partial.done()
     summarize(", ".join(f"{m} r{r} accuracy {x['accuracy']:.3f} CS {x['CS']:.3f}"

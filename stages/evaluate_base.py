@@ -3,8 +3,8 @@ import logging
 from pathlib import Path
 
 from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
-from selfsynth.io import write_json, write_jsonl
-from selfsynth.layout import BASE_MODEL, DATASET
+from selfsynth.core.io import write_json, write_jsonl
+from selfsynth.core.layout import BASE_MODEL, DATASET
 from selfsynth.lmm.hf import HFGenerator, Sampling
 from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
@@ -13,10 +13,10 @@ from selfsynth.method.evaluate import (
     evaluate_general_ability,
     evaluate_identification,
 )
-from selfsynth.params import load_params
-from selfsynth.preflight import stage_start
+from selfsynth.core.params import load_params
+from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
-from selfsynth.training.distributed import refuse_several_processes
+from selfsynth.process.distributed import refuse_several_processes
 from stages import summarize
 
 METRICS = Path("metrics/base.json")

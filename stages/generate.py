@@ -1,6 +1,6 @@
 """Step 2.5: the previous round's model of each sampled method answers explain / chain-of-thought
 questions about every training image, several candidates per question. Questions go in shards of
-`resume.shard_batches` batches, each kept as it is finished (selfsynth/resume.py).
+`resume.shard_batches` batches, each kept as it is finished (selfsynth/process/resume.py).
 
 Usage: python -m stages.generate <round>
 """
@@ -8,17 +8,17 @@ import logging
 import sys
 
 from selfsynth.dataset.prepared import check_images, load_prepared
-from selfsynth.io import atomic_path, dump_jsonl
-from selfsynth.layout import DATASET, SAMPLED, candidates_path, model_dir
+from selfsynth.core.io import atomic_path, dump_jsonl
+from selfsynth.core.layout import DATASET, SAMPLED, candidates_path, model_dir
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
-from selfsynth.parallel import shard_spans
-from selfsynth.params import load_params
-from selfsynth.preflight import stage_start
-from selfsynth.resume import Partial, run_units
-from selfsynth.training.distributed import refuse_several_processes
+from selfsynth.process.parallel import shard_spans
+from selfsynth.core.params import load_params
+from selfsynth.process.preflight import stage_start
+from selfsynth.process.resume import Partial, run_units
+from selfsynth.process.distributed import refuse_several_processes
 from stages import summarize
 
 log = logging.getLogger("generate")

@@ -17,11 +17,11 @@ from selfsynth.instrument.perception import (
     tower_features,
     with_attributes,
 )
-from selfsynth.io import read_json, read_jsonl, write_json
-from selfsynth.layout import DATASET, ZSTAR, model_dir
+from selfsynth.core.io import read_json, read_jsonl, write_json
+from selfsynth.core.layout import DATASET, ZSTAR, model_dir
 from selfsynth.lmm.load import load_lmm
-from selfsynth.params import load_params
-from selfsynth.preflight import stage_start
+from selfsynth.core.params import load_params
+from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
 from stages import summarize
 

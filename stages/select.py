@@ -6,16 +6,16 @@ from pathlib import Path
 
 from selfsynth.checks import check_encoders, read_concepts
 from selfsynth.dataset.prepared import NO_TRUTH, load_prepared
-from selfsynth.io import read_jsonl, write_json, write_jsonl
-from selfsynth.layout import DATASET, DESCRIPTIONS, ZSTAR
+from selfsynth.core.io import read_jsonl, write_json, write_jsonl
+from selfsynth.core.layout import DATASET, DESCRIPTIONS, ZSTAR
 from selfsynth.method.select import (
     embed_for_selection,
     select_from,
     selection_quality,
     selection_sweep,
 )
-from selfsynth.params import load_params
-from selfsynth.preflight import stage_start
+from selfsynth.core.params import load_params
+from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
 from stages import summarize
 

@@ -4,7 +4,7 @@ saved as the next round's starting model (merge, not stacked adapters: the paper
 With train.convergence.enabled every method follows one stopping rule instead of fixed epochs: a
 share of the round's images is held out, and training stops when their loss stops improving (the
 best epoch kept). Epochs used and the best validation loss go to metrics/train/round-<r>.json and MLflow.
-A killed stage, rerun, goes on from each method's last checkpoint (selfsynth/resume.py).
+A killed stage, rerun, goes on from each method's last checkpoint (selfsynth/process/resume.py).
 
 Usage: python -m stages.train <round> <method> [<method> ...]
        accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m stages.train <round> <method>
@@ -17,18 +17,18 @@ import tempfile
 from pathlib import Path
 
 from selfsynth.dataset.prepared import check_images, load_prepared
-from selfsynth.guard import ensure_parent_alive
-from selfsynth.io import atomic_path, read_jsonl, write_json
-from selfsynth.layout import DATASET, model_dir, pairs_path, round_dir
+from selfsynth.process.guard import ensure_parent_alive
+from selfsynth.core.io import atomic_path, read_jsonl, write_json
+from selfsynth.core.layout import DATASET, model_dir, pairs_path, round_dir
 from selfsynth.lmm.load import load_lmm
-from selfsynth.parallel import run_jobs
-from selfsynth.params import ParamsError, load_params
+from selfsynth.process.parallel import run_jobs
+from selfsynth.core.params import ParamsError, load_params
 from selfsynth.plots import loss_curve
-from selfsynth.preflight import stage_start
-from selfsynth.resume import Partial
+from selfsynth.process.preflight import stage_start
+from selfsynth.process.resume import Partial
 from selfsynth.tracking import method_run
 from selfsynth.training.augment import Augment
-from selfsynth.training.distributed import is_main_process, wait_for_everyone
+from selfsynth.process.distributed import is_main_process, wait_for_everyone
 from selfsynth.training.lora import lora_config, new_token_ids, trainable_summary
 from selfsynth.training.sft import Example, general_examples, generic_examples, split_by_image, train
 from stages import summarize

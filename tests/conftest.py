@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfsynth.offline import OFFLINE_ENV
+from selfsynth.core.offline import OFFLINE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE = OFFLINE_ENV

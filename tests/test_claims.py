@@ -110,7 +110,7 @@ def test_a_check_failed_on_any_seed_leaves_the_claims_it_concerns_untestable():
 def test_the_study_page_shows_the_seeds_verdict_of_its_own_configuration_only(tmp_path):
     import json
 
-    from selfsynth.params import load_params
+    from selfsynth.core.params import load_params
     from selfsynth.report.html import claims_html
     from selfsynth.report.seeds import saved_seeds, seed_config, to_json
     from selfsynth.tracking import params_key

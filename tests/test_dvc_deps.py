@@ -109,7 +109,7 @@ def test_the_closure_follows_imports_through_the_library():
     """A guard on the guard: the train stage reaches the chat template only through training/sft.py."""
     files = closure(REPO / "stages/train.py")
     assert REPO / "selfsynth/lmm/chat_template.py" in files
-    assert REPO / "stages/__init__.py" in files and REPO / "selfsynth/offline.py" in files
+    assert REPO / "stages/__init__.py" in files and REPO / "selfsynth/core/offline.py" in files
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfsynth.layout import METHODS
-from selfsynth.params import load_params
+from selfsynth.core.layout import METHODS
+from selfsynth.core.params import load_params
 from selfsynth.tracking import params_key
 from tests.conftest import OFFLINE, REPO
 
@@ -97,7 +97,7 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
 def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, monkeypatch):
     """Each ablation is found by its DVC experiment name, its change is read from its logged params,
     and it is compared with the workspace's study at the last round both reached."""
-    from selfsynth.params import parse_params
+    from selfsynth.core.params import parse_params
     from selfsynth.report.ablations import main
     from selfsynth.tracking import method_run
 
@@ -160,7 +160,7 @@ def test_a_queued_experiment_logs_into_the_workspace_store(tmp_path, monkeypatch
     from selfsynth import experiments as ex
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    probe = ("from selfsynth.params import load_params; from selfsynth.tracking import mlflow_run\n"
+    probe = ("from selfsynth.core.params import load_params; from selfsynth.tracking import mlflow_run\n"
              "with mlflow_run(load_params(), 'probe') as mlflow: mlflow.log_text('hi', 'probe.txt')\n"
              "open('out.txt', 'w').write('done')")
     (tmp_path / "probe.py").write_text(probe)

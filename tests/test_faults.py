@@ -23,7 +23,7 @@ import psutil
 import yaml
 import pytest
 
-from selfsynth.io import atomic_path
+from selfsynth.core.io import atomic_path
 from selfsynth.lmm.load import ModelDirError, load_lmm
 from tests.conftest import DVC, dvc_env, make_project, micro_params, stage_env, write_params
 
@@ -179,7 +179,7 @@ def test_a_round_gives_the_same_bytes_alone_in_the_pool_and_on_one_core(world, t
 
 
 def test_workers_are_a_fixed_number_not_one_per_core():
-    from selfsynth.params import ParamsError, parse_params
+    from selfsynth.core.params import ParamsError, parse_params
 
     params = micro_params()
     params["workers"] = 0
@@ -245,8 +245,8 @@ def test_a_sqlite_store_in_a_missing_folder_is_refused_by_key(world, tmp_path):
 def test_a_run_left_running_by_a_killed_stage_ends_killed_at_the_next_start(world, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
-    from selfsynth.params import load_params
-    from selfsynth.preflight import stage_start
+    from selfsynth.core.params import load_params
+    from selfsynth.process.preflight import stage_start
 
     root, cwd = copy(world, tmp_path), os.getcwd()
     uri = f"sqlite:///{root}/mlflow.db"
@@ -348,7 +348,7 @@ def test_a_stage_whose_dvc_died_before_it_took_hold_stops_before_any_work(tmp_pa
     the kernel ties the stage to dvc. Here the parent (a shell, not dvc) is gone by then."""
     marker = tmp_path / "written"
     code = ("import time; time.sleep(1.5)\n"
-            "from selfsynth import guard; guard.install()\n"
+            "from selfsynth.process import guard; guard.install()\n"
             f"open({str(marker)!r}, 'w').write('work done by an orphan')\n")
     env = {**os.environ, "DVC_STAGE": "base", "PYTHONPATH": str(Path.cwd())}
     subprocess.run(["sh", "-c", f'"{sys.executable}" -c "$0" >/dev/null 2>&1 &', code], env=env, check=True)
@@ -360,7 +360,7 @@ def test_a_stage_two_shells_below_dvc_runs_on_and_dies_with_dvc(tmp_path):
     stage finds dvc through both, keeps working while dvc lives, and dies when dvc is killed."""
     started, survived = tmp_path / "started", tmp_path / "survived"
     stage = tmp_path / "stage.py"
-    stage.write_text("from selfsynth import guard; guard.install()\n"
+    stage.write_text("from selfsynth.process import guard; guard.install()\n"
                      f"open({str(started)!r}, 'w').close()\n"
                      "import time; time.sleep(20)\n"
                      f"open({str(survived)!r}, 'w').close()\n")

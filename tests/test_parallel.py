@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from selfsynth.parallel import batch_spans, longest_first, run_jobs
+from selfsynth.process.parallel import batch_spans, longest_first, run_jobs
 from tests.conftest import micro_params
 
 
@@ -65,7 +65,7 @@ def test_describe_split_over_two_workers_writes_what_one_process_writes(micro_pr
     from selfsynth.lmm.backend import open_generator
     from selfsynth.lmm.prompts import load_prompts
     from selfsynth.method.describe import describe_images
-    from selfsynth.params import parse_params
+    from selfsynth.core.params import parse_params
 
     root, _ = micro_project
     written = [json.loads(line) for line in (root / "data/describe/descriptions.jsonl").read_text().splitlines()]

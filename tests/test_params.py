@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from selfsynth.params import ParamsError, load_params, parse_params
+from selfsynth.core.params import ParamsError, load_params, parse_params
 from tests.conftest import REPO
 
 

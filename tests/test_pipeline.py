@@ -6,7 +6,7 @@ import sqlite3
 import yaml
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from selfsynth.layout import METHODS
+from selfsynth.core.layout import METHODS
 from selfsynth.lmm.hf import HFGenerator, Sampling
 from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import dvc, run_stage, write_params

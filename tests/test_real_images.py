@@ -114,7 +114,7 @@ def test_rgb_files_are_byte_identical_to_plain_convert(tmp_path):
 
 def test_the_aviary_images_are_byte_identical_to_plain_convert(tmp_path):
     from selfsynth.lmm.prompts import load_prompts
-    from selfsynth.params import parse_params
+    from selfsynth.core.params import parse_params
     from selfsynth.world.build import build_world
     from tests.conftest import micro_params
 

@@ -8,7 +8,7 @@ import pytest
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.method.reject import keep_best, pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
-from selfsynth.params import MixParams
+from selfsynth.core.params import MixParams
 from tests.conftest import REPO
 
 PROMPTS = load_prompts("aviary", REPO / "prompts")

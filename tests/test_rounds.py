@@ -12,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from selfsynth.layout import METHODS
+from selfsynth.core.layout import METHODS
 from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import DVC, dvc, dvc_env, make_project, run_stage, write_params
 

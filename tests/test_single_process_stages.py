@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from selfsynth.training.distributed import SeveralProcessesError, refuse_several_processes
+from selfsynth.process.distributed import SeveralProcessesError, refuse_several_processes
 from tests.conftest import OFFLINE, REPO
 
 STAGES = [("describe", ()), ("synthesize", ()), ("generate", (2,)), ("evaluate", (1, ["ours"])), ("evaluate_base", ())]

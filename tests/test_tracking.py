@@ -7,7 +7,7 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from selfsynth.layout import METHODS
+from selfsynth.core.layout import METHODS
 
 DATASET = "aviary"  # the micro study's (tests/conftest.py micro_params), also its experiment
 
@@ -100,8 +100,8 @@ def test_each_method_is_a_registered_model_that_loads_and_answers_an_image(recor
 def test_the_report_fills_in_only_the_rounds_a_method_run_lacks(tmp_path, monkeypatch):
     """A configuration whose round-1 stages DVC reused never logged round 1: the report logs it
     (and round 0) from the metrics files, and leaves the round the evaluate stage logged alone."""
-    from selfsynth.io import write_json
-    from selfsynth.params import load_params
+    from selfsynth.core.io import write_json
+    from selfsynth.core.params import load_params
     from selfsynth.report.record import fill_rounds
     from selfsynth.tracking import method_run
 

@@ -14,7 +14,7 @@ from selfsynth.metrics.identification import NameMatcher
 from selfsynth.metrics.rows import explanation_rows
 from selfsynth.metrics.explanation import explanation_scores
 from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wellformed_scores
-from selfsynth.params import WORLD_SIZES, MixParams, ParamsError, parse_params
+from selfsynth.core.params import WORLD_SIZES, MixParams, ParamsError, parse_params
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.method.reject import (choice_matters, keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
@@ -328,7 +328,7 @@ def test_more_test_images_per_class_leave_every_other_file_of_the_world_unchange
     import hashlib
     import json
 
-    from selfsynth.params import WorldParams
+    from selfsynth.core.params import WorldParams
     from selfsynth.world.build import build_world
 
     def digest(root):

@@ -8,7 +8,7 @@ import pytest
 
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.concepts import concepts_from_world
-from selfsynth.params import WorldParams
+from selfsynth.core.params import WorldParams
 from selfsynth.world.attributes import FAMILIES, HIDEABLE, contains_attribute_word, mentioned_attributes
 from selfsynth.world.build import build_world
 

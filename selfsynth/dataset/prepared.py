@@ -9,8 +9,8 @@ from typing import Iterable
 from PIL import Image
 from tqdm import tqdm
 
-from ..errors import InputError
-from ..io import read_json, read_jsonl
+from ..core.errors import InputError
+from ..core.io import read_json, read_jsonl
 from .images import load_rgb
 
 NO_TRUTH = "skipped: a real dataset does not record which features each image shows"

@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import InputError
-from ..io import read_json, write_json
+from ..core.errors import InputError
+from ..core.io import read_json, write_json
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 SOURCE_FILE = "source.json"  # written by the base stage when it pins an external directory
 

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
                           LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
 
-from ..params import BaseParams
+from ..core.params import BaseParams
 
 IMAGE_TOKEN = "<image>"
 SPECIALS = ("<unk>", "<s>", "</s>", "<pad>", IMAGE_TOKEN)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 PEFT_PREFIX = "base_model.model."
 # transformers 5 (LlavaModel inside LlavaForConditionalGeneration) -> llava-hf's original layout

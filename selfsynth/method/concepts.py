@@ -12,10 +12,10 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import InputError
-from ..io import read_json
+from ..core.errors import InputError
+from ..core.io import read_json
 from ..lmm.llm_client import CachedChat
-from ..params import Params
+from ..core.params import Params
 
 # The authors' step-0 prompt (sycny/SelfSynthX, src/step0_gen_concepts.py), with " {domain}"
 # added after the name to disambiguate ("Cardinal bird", "A380 aircraft"); domain="" gives

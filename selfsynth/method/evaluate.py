@@ -16,7 +16,7 @@ from ..metrics.fluency import perplexities
 from ..metrics.identification import NameMatcher, identification_scores
 from ..metrics.rows import explanation_rows
 from ..metrics.wellformed import wellformed_flags, wellformed_scores
-from ..params import OfflineJudgeParams
+from ..core.params import OfflineJudgeParams
 
 
 @dataclass

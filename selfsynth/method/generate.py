@@ -7,7 +7,7 @@ import random
 from typing import Sequence
 
 from ..lmm.prompts import PromptSet
-from ..params import MixParams
+from ..core.params import MixParams
 
 
 def plan_questions(images: Sequence[dict], prompts: PromptSet, n: int, mix: MixParams, seed: int,

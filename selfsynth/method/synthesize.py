@@ -13,10 +13,10 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from ..layout import METHODS
+from ..core.layout import METHODS
 from ..lmm.prompts import PromptSet
 from ..metrics.identification import NameMatcher
-from ..params import MixParams as Mix
+from ..core.params import MixParams as Mix
 
 NL_ANSWER = "This is an image of {label}."
 

@@ -19,7 +19,7 @@ from typing import Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 Role = Literal["query", "passage"]
 ROLES: tuple[str, ...] = ("query", "passage")
@@ -112,7 +112,7 @@ class SentenceTransformerEncoder:
         if prefixes is None:
             prefixes = dict(E5_PREFIXES) if looks_like_e5(self.path) else {}
         self.prefixes = prefixes
-        self.workers = workers  # processes that share a long encode (selfsynth.parallel); same bits as one
+        self.workers = workers  # processes that share a long encode (selfsynth.process.parallel); same bits as one
         self._model = None
 
     def __getstate__(self) -> dict:
@@ -158,7 +158,7 @@ class SentenceTransformerEncoder:
         process, so the embeddings are the same bits."""
         import torch
 
-        from ..parallel import batch_spans, run_jobs, worker_count
+        from ..process.parallel import batch_spans, run_jobs, worker_count
 
         order = np.argsort([-len(t) for t in texts])  # SentenceTransformer.encode's own order
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]

@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_path
-from ..params import load_params
+from ..core.io import atomic_path
+from ..core.params import load_params
 from ..plots import plt, save_figure
 from ..tracking import params_key, tracking_uri
 from .study import Study

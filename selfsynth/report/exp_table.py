@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 
-from ..params import load_params
+from ..core.params import load_params
 
 PARAMS = ("seed", "select.beta", "select.encoder", "rejection.label_check")
 

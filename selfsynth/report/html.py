@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..dataset.images import load_rgb
-from ..io import atomic_path
-from ..layout import METHODS, predictions_path
-from ..params import ReportParams
+from ..core.io import atomic_path
+from ..core.layout import METHODS, predictions_path
+from ..core.params import ReportParams
 from ..plots import plt, save_figure
 from ..instrument.checks import Check, untestable
 from .claims import check_claims, claims, paper_effect

@@ -16,8 +16,8 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import bootstrap
 
-from ..layout import predictions_path
-from ..params import ReportParams
+from ..core.layout import predictions_path
+from ..core.params import ReportParams
 
 N_BOOT, CONFIDENCE = ReportParams().bootstrap, ReportParams().confidence  # params.report's defaults, one home
 

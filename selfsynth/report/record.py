@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..io import read_json
-from ..layout import metrics_path, model_dir, round_dir
+from ..core.io import read_json
+from ..core.layout import metrics_path, model_dir, round_dir
 from ..lmm.mlflow_model import log_adapter_model
-from ..params import Params
+from ..core.params import Params
 from ..tracking import flatten, method_run, mlflow_run, project_root, study_run_name
 
 log = logging.getLogger(__name__)

@@ -34,8 +34,8 @@ from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp
 
 from ..instrument.checks import untestable_by_name
-from ..io import atomic_path
-from ..params import Params, load_params
+from ..core.io import atomic_path
+from ..core.params import Params, load_params
 from ..tracking import params_key, tracking_uri
 from .claims import Claim, claims, paper_effect
 from .figures import accuracy_over_rounds

@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..layout import METHODS, metrics_path
+from ..core.layout import METHODS, metrics_path
 
 ROW_METHODS = ("base", *METHODS)
 SCORES = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "general_ability",

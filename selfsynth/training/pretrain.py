@@ -10,11 +10,11 @@ import random
 import torch
 
 from ..dataset.prepared import PreparedDataset
-from ..io import atomic_path
+from ..core.io import atomic_path
 from ..lmm.prompts import PromptSet
 from ..lmm.tiny_llava import build_model, build_processor, train_tokenizer
-from ..params import Params
-from ..resume import Partial
+from ..core.params import Params
+from ..process.resume import Partial
 from ..world.attributes import FAMILIES
 from .sft import generic_examples, train
 from .vision_pretrain import pretrain_vision

@@ -11,8 +11,8 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from ..io import dump_jsonl, write_json
-from ..params import WorldParams
+from ..core.io import dump_jsonl, write_json
+from ..core.params import WorldParams
 from .attributes import FAMILIES, FAMILY_BY_KEY, HIDEABLE
 from .draw import Nuisance, render
 from .species import Species, make_species

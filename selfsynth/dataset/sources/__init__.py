@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ...io import dump_jsonl, write_json
+from ...core.io import dump_jsonl, write_json
 from ..prepared import DatasetError
 from . import aircraft, chest_xray, cub200, dogs, folder, ham10000, pld
 from .common import Collected, check

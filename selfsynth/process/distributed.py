@@ -9,7 +9,7 @@ import os
 
 from accelerate import PartialState
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 
 def is_main_process() -> bool:

@@ -15,7 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import InputError
+from ..core.errors import InputError
 
 log = logging.getLogger("stage")
 

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
 
-from .io import atomic_path
+from ..core.io import atomic_path
 from .parallel import run_jobs
 
 ROOT = Path(".resume")

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .guard import limit_threads
-from .params import Params
-from .tracking import HOST_TAG, PID_TAG, TrackingError, tracking_uri
+from ..core.params import Params
+from ..tracking import HOST_TAG, PID_TAG, TrackingError, tracking_uri
 
 log = logging.getLogger("preflight")
 

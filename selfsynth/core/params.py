@@ -303,7 +303,7 @@ class ReportParams(Strict):
 
 class ResumeParams(Strict):
     """How much work a killed long stage can lose: it resumes from its last finished unit
-    (selfsynth/resume.py). Neither changes a result, so no stage depends on them in dvc.yaml."""
+    (selfsynth/process/resume.py). Neither changes a result, so no stage depends on them in dvc.yaml."""
     shard_batches: int = Field(ge=1)  # describe / generate: batches per shard
     save_steps: int = Field(ge=1)  # base and round training: optimizer steps between checkpoints
 
