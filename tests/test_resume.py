@@ -61,6 +61,10 @@ def test_a_rerun_computes_only_the_units_a_crashed_run_had_not_finished(workdir,
     assert not (workdir / ".resume").exists()
 
 
+def test_the_fingerprint_reads_this_checkouts_code():
+    assert (resume.CODE / "selfsynth/process/resume.py").is_file() and (resume.CODE / "stages/train.py").is_file()
+
+
 def test_changed_params_inputs_or_code_start_afresh_and_remove_the_stale_work(workdir, monkeypatch):
     (workdir / "input.txt").write_text("a")
     first = Partial("stage", {"p": 1}, ["input.txt"])

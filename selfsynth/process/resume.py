@@ -21,7 +21,7 @@ from ..core.io import atomic_path
 from .parallel import run_jobs
 
 ROOT = Path(".resume")
-CODE = Path(__file__).resolve().parents[1]  # selfsynth/ and stages/ below it: part of every fingerprint
+CODE = Path(__file__).resolve().parents[2]  # selfsynth/ and stages/ below it: part of every fingerprint
 J = TypeVar("J")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
