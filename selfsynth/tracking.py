@@ -15,6 +15,9 @@ from .core.errors import InputError
 from .core.params import Params
 
 log = logging.getLogger(__name__)
+# a SQLite store's connections are not pooled: a stage's forked workers log too (live training
+# curves), and a pooled connection must never cross a fork
+os.environ.setdefault("MLFLOW_SQLALCHEMYSTORE_POOLCLASS", "NullPool")
 
 
 class TrackingError(RuntimeError, InputError):
@@ -128,17 +131,25 @@ def study_run_name(tags: dict[str, str]) -> str:
 
 
 def _study_run_id(mlflow, experiment, params: Params, tags: dict[str, str]) -> str:
-    """The study's parent run, created by whichever stage comes first and closed at once: its
-    children (stages, methods) are what runs. Holds the study's params and readable tags."""
+    """The study's parent run, created by whichever stage comes first, RUNNING until the report
+    stage ends it (finish_study). Holds the study's params and readable tags; the stage runs are
+    its children."""
     from mlflow.entities import Param
 
-    if found := _find_run(mlflow, experiment.experiment_id, kind="study", study=tags["study"]):
-        return found.info.run_id
     client = mlflow.MlflowClient()
+    if found := _find_run(mlflow, experiment.experiment_id, kind="study", study=tags["study"]):
+        if found.info.status != "RUNNING":  # the study is being worked on again
+            client.update_run(found.info.run_id, status="RUNNING")
+        return found.info.run_id
     run = client.create_run(experiment.experiment_id, run_name=study_run_name(tags), tags={**tags, "kind": "study"})
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in flatten(params.model_dump()).items()])
-    client.set_terminated(run.info.run_id)
     return run.info.run_id
+
+
+def finish_study(params: Params) -> None:
+    """The report stage has written the study: its run ends."""
+    mlflow, experiment = _experiment(params)
+    mlflow.MlflowClient().set_terminated(_study_run_id(mlflow, experiment, params, study_tags(params)))
 
 
 def method_params(params: Params, method: str) -> dict:
@@ -173,7 +184,10 @@ def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
 @contextmanager
 def method_run(params: Params, method: str) -> Iterator[object]:
     """The one run of a method in this study, reopened by every stage that measures it: metrics
-    carry the round as their step (0 = the base model), so the UI draws accuracy over rounds."""
+    carry the round as their step (0 = the base model), so the UI draws accuracy over rounds, and
+    training curves go in live (round-<r>/loss). Not nested under the study's run but beside it
+    (tag study_run): the chart view draws the runs it lists, and a nested run is hidden under its
+    collapsed parent."""
     mlflow, experiment = _experiment(params)
     tags = study_tags(params)
     parent = _study_run_id(mlflow, experiment, params, tags)
@@ -182,7 +196,7 @@ def method_run(params: Params, method: str) -> Iterator[object]:
             _claim(mlflow)
             yield mlflow
         return
-    with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}", tags={"mlflow.parentRunId": parent}):
+    with mlflow.start_run(run_name=f"{method}-{tags['study'][:6]}", tags={"study_run": parent}):
         _claim(mlflow)
         mlflow.set_tags({**tags, "method": method, "kind": "method"})
         mlflow.log_params(method_params(params, method))

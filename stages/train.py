@@ -14,6 +14,7 @@ import re
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 from selfsynth.dataset.prepared import check_images, load_prepared
@@ -59,12 +60,14 @@ def fit(job: tuple) -> dict:
     epochs = conv.max_epochs if conv.enabled else (p.epochs if rnd == 1 else p.later_epochs)
     task_pairs = len(examples)
     examples += general_examples(dataset, round(p.general_mix * task_pairs), seed)
-    model, history = train(model, processor, examples, out_dir=checkpoints, epochs=epochs,
-                           batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
-                           weight_decay=p.weight_decay, lr_scheduler_type=p.lr_scheduler_type, seed=seed,
-                           augment=Augment(seed) if p.augment else None, validation=validation,
-                           patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
-                           peft_config=lora, desc=f"train {method} round {rnd}", save_steps=params.resume.save_steps)
+    with method_run(params, method) if is_main_process() else nullcontext():  # its curves, live
+        model, history = train(model, processor, examples, out_dir=checkpoints, epochs=epochs,
+                               batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
+                               weight_decay=p.weight_decay, lr_scheduler_type=p.lr_scheduler_type, seed=seed,
+                               augment=Augment(seed) if p.augment else None, validation=validation,
+                               patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
+                               peft_config=lora, desc=f"train {method} round {rnd}", save_steps=params.resume.save_steps,
+                               mlflow_prefix=f"round-{rnd}/")
     trainable = trainable_summary(model)
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()
@@ -77,7 +80,7 @@ def fit(job: tuple) -> dict:
     processor.save_pretrained(scratch / "model")
     loss_curve(history.steps, history.losses, scratch / "loss.png", f"{method}, round {rnd}: LoRA training")
     wait_for_everyone()
-    return {"steps": history.steps, "losses": history.losses, "trainable": trainable, "examples": len(examples),
+    return {"losses": history.losses, "trainable": trainable, "examples": len(examples),
             "optimizer_steps": history.optimizer_steps,
             "training": {"convergence": conv.enabled, "epochs_cap": epochs, "epochs_used": history.epochs_trained,
                          "best_epoch": history.best_epoch, "best_val_loss": history.best_val_loss,
@@ -119,8 +122,6 @@ def main(rnd: int, methods: list[str]) -> None:
                              **{f"trainable.{k}": v for k, v in res["trainable"].items()},
                              "train.optimizer_steps": res["optimizer_steps"], "train.examples": res["examples"]},
                             step=rnd)
-            for step, loss in zip(res["steps"], res["losses"]):
-                mlf.log_metric(f"train_loss.round-{rnd}", loss, step=step)
             out = round_dir(method, rnd)
             mlf.log_artifacts(str(out / "adapter"), f"round-{rnd}/adapter")
             mlf.log_artifact(str(out / "loss.png"), f"round-{rnd}")

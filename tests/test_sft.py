@@ -83,3 +83,28 @@ def test_trls_fused_loss_cannot_read_a_tied_head_with_trainable_token_rows(tmp_p
         else:
             with torch.no_grad():
                 assert trainer.compute_loss(trainer.model, dict(batch)).item() == trainer.model(**batch).loss.item()
+
+
+def test_the_training_curves_go_live_to_the_open_mlflow_run_under_their_rounds_prefix(tmp_path, monkeypatch):
+    """transformers' own MLflow reporting writes into the method run the stage holds open, while it
+    trains: every logged step of the loss, each epoch's validation loss, no training argument as a param."""
+    import mlflow
+
+    from selfsynth.training import sft
+    from tests.test_resume import examples
+
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.delenv("MLFLOW_MAX_LOG_PARAMS", raising=False)
+    model, processor = tiny_model()
+    with mlflow.start_run() as run:
+        mlflow.log_param("study_param", 1)
+        sft.train(model, processor, examples(tmp_path, 8), out_dir=tmp_path / "out", epochs=2, batch_size=2, lr=1e-3,
+                  warmup_steps=0.0, weight_decay=0.0, seed=0, logging_steps=1, validation=examples(tmp_path, 2),
+                  patience=5, mlflow_prefix="round-2/")
+        client = mlflow.MlflowClient()
+        assert mlflow.active_run().info.run_id == run.info.run_id  # still open: the stage logs more into it
+    loss = client.get_metric_history(run.info.run_id, "round-2/loss")
+    assert [m.step for m in loss] == list(range(1, 9))
+    assert len(client.get_metric_history(run.info.run_id, "round-2/eval_loss")) == 2
+    assert "round-2/epoch" not in client.get_run(run.info.run_id).data.metrics
+    assert client.get_run(run.info.run_id).data.params == {"study_param": "1"}

@@ -14,7 +14,8 @@ DATASET = "aviary"  # the micro study's (tests/conftest.py micro_params), also i
 
 @pytest.fixture(scope="module")
 def record(micro_project):
-    """The micro study's MLflow store: its client, the study's parent run and its children."""
+    """The micro study's MLflow store: its client, the study's parent run, and its runs: the stage
+    runs nested under it, the method runs beside it (tag study_run)."""
     from mlflow import MlflowClient
 
     root, _ = micro_project
@@ -22,12 +23,12 @@ def record(micro_project):
     experiment = client.get_experiment_by_name(DATASET)
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     methods = [r for r in runs if r.data.tags.get("kind") == "method"]
-    parent_id = methods[0].data.tags["mlflow.parentRunId"]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+    parent_id = methods[0].data.tags["study_run"]
+    children = [r for r in runs if parent_id in (r.data.tags.get("mlflow.parentRunId"), r.data.tags.get("study_run"))]
     return root, client, experiment, client.get_run(parent_id), children
 
 
-def test_a_study_is_one_parent_run_with_a_child_per_method_and_per_stage(record):
+def test_a_study_is_one_parent_run_with_a_child_per_stage_and_a_run_per_method(record):
     _, _, _, parent, children = record
     study = parent.data.tags["study"]
     assert parent.data.tags["kind"] == "study"
@@ -38,6 +39,20 @@ def test_a_study_is_one_parent_run_with_a_child_per_method_and_per_stage(record)
     stages = {r.info.run_name for r in children if r.data.tags["kind"] == "stage"}
     assert {f"{s}-{study[:6]}" for s in ("base-pretrain", "evaluate-base", "select", "report")} <= stages
     assert all(r.data.tags["study"] == study for r in children)
+    assert parent.info.status == "FINISHED"  # the report stage ended it
+
+
+def test_method_runs_are_not_hidden_under_the_study_and_hold_each_rounds_training_curves(record):
+    """The chart view draws the runs it lists: a method run nested under the collapsed study run
+    would leave it empty. Training curves are transformers' own MLflow reporting, per round."""
+    _, client, _, _, children = record
+    for run in (r for r in children if r.data.tags["kind"] == "method"):
+        assert "mlflow.parentRunId" not in run.data.tags
+        for rnd in (1, 2):
+            loss = client.get_metric_history(run.info.run_id, f"round-{rnd}/loss")
+            assert len(loss) >= 1 and all(m.value > 0 for m in loss)
+            assert client.get_metric_history(run.info.run_id, f"round-{rnd}/eval_loss")  # validation, per epoch
+        assert "round-1/epoch" not in run.data.metrics  # logged by both the step's and the evaluation's log: dropped
 
 
 def test_method_runs_differ_in_their_method_rounds_and_dataset_params(record):
@@ -122,3 +137,34 @@ def test_the_report_fills_in_only_the_rounds_a_method_run_lacks(tmp_path, monkey
         ee = mlf.MlflowClient().get_metric_history(mlf.active_run().info.run_id, "offline.EE")
     assert sorted((m.step, m.value) for m in history) == [(0, 0.1), (1, 0.2), (2, 0.35)]
     assert sorted(m.step for m in ee) == [0, 1]
+
+
+def test_the_study_run_stays_running_until_the_report_ends_it(tmp_path, monkeypatch):
+    """A newcomer watching a fresh study saw its run FINISHED in 66 ms while round 1 trained."""
+    from mlflow import MlflowClient
+
+    from selfsynth.core.params import load_params
+    from selfsynth.tracking import finish_study, method_run, mlflow_run
+
+    from tests.conftest import REPO
+
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    params = load_params()
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+
+    def study_status():
+        [run] = client.search_runs([client.get_experiment_by_name(params.experiment).experiment_id],
+                                   "tags.kind = 'study'")
+        return run.info.status
+
+    with mlflow_run(params, "describe"):
+        pass
+    with method_run(params, "ours"):  # a method's training, in its own run
+        assert study_status() == "RUNNING"
+    assert study_status() == "RUNNING"
+    finish_study(params)
+    assert study_status() == "FINISHED"
+    with mlflow_run(params, "describe"):  # the study is worked on again
+        assert study_status() == "RUNNING"

@@ -7,6 +7,7 @@ the completion only (not the prompt, its image tokens or the padding).
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shutil
 import sys
@@ -18,6 +19,7 @@ import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainerState
+from transformers.integrations import MLflowCallback
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import SFTConfig, SFTTrainer
@@ -235,11 +237,30 @@ class SFTTrainerOwnLoss(SFTTrainer):
         model.load_state_dict(type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype).state_dict())
 
 
+class MLflowLive(MLflowCallback):
+    """transformers' own MLflow reporting, into the run the caller holds open, with its keys under
+    `prefix` ("round-2/loss"): one method run shows every round's curves, live. The training
+    arguments are not logged as params (MLFLOW_MAX_LOG_PARAMS=0): the run holds the study's."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def setup(self, args, state, model):
+        os.environ["MLFLOW_MAX_LOG_PARAMS"] = "0"
+        super().setup(args, state, model)
+
+    def on_log(self, args, state, control, logs, model=None, **kwargs):
+        # "epoch" comes with both the step's and the evaluation's log at an epoch's end: logged once, not twice
+        super().on_log(args, state, control, {f"{self.prefix}{k}": v for k, v in logs.items() if k != "epoch"},
+                       model=model, **kwargs)
+
+
 def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epochs: float, batch_size: int, lr: float,
           warmup_steps: float, weight_decay: float, seed: int, lr_scheduler_type: str = "cosine", augment=None,
           logging_steps: int = 10, desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
           early_stopping_threshold: float = 0.0, peft_config=None, save_steps: int | None = None,
-          loader_workers: int = 0, extra_args: dict | None = None) -> tuple[object, History]:
+          loader_workers: int = 0, extra_args: dict | None = None, mlflow_prefix: str | None = None) -> tuple[object, History]:
     """Train model with TRL's SFTTrainer; return the trained model (with `peft_config`, the PEFT model
     around it, LoRA drawn after seeding with `seed`) and its loss history. With save_steps, a checkpoint
     every save_steps optimizer steps in out_dir (the last one kept), and a run that finds one there
@@ -251,7 +272,8 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
     early stopping (checkpoints in out_dir). loader_workers: processes that build
     the batches while this one computes, for a run alone on the cores; the same batches, since the
     order is drawn here, but not with `augment`, whose epoch reaches it through a callback in this
-    process (AugmentEpoch) that a worker's copy would not see. extra_args: more SFTConfig
+    process (AugmentEpoch) that a worker's copy would not see. mlflow_prefix: the loss curves go live to
+    the active MLflow run under this prefix (MLflowLive). extra_args: more SFTConfig
     (the GPU benchmark's max_steps, gradient checkpointing)."""
     if loader_workers and augment is not None:
         raise ValueError("train: loader_workers' copies of the augmentation would not see the epoch (AugmentEpoch)")
@@ -274,6 +296,7 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
                                        early_stopping_threshold=early_stopping_threshold)] if validation else []
     callbacks += [Checkpoints(save_steps)] if save_steps else []
     callbacks += [AugmentEpoch(augment)] if augment is not None else []
+    callbacks += [MLflowLive(mlflow_prefix)] if mlflow_prefix is not None else []
     train_set = prompt_completion(processor, examples)
     trainer = SFTTrainerOwnLoss(model=model, args=args, train_dataset=train_set, processing_class=processor,
                                 eval_dataset=prompt_completion(processor, validation) if validation else None,
