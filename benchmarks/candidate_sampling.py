@@ -14,8 +14,8 @@ import itertools
 
 import torch
 
-from selfsynth.dataset.prepared import load_prepared
 from selfsynth.core.layout import model_dir
+from selfsynth.dataset.prepared import load_prepared
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts

@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 from trl import SFTTrainer
 
-from selfsynth.dataset.prepared import load_prepared
 from selfsynth.core.layout import model_dir
+from selfsynth.dataset.prepared import load_prepared
 from selfsynth.lmm.load import load_lmm
 from selfsynth.training import sft
 

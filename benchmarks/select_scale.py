@@ -22,8 +22,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from selfsynth.method.select import reference_select_concepts, select_concepts  # noqa: E402
 from selfsynth.core.params import load_params  # noqa: E402
+from selfsynth.method.select import reference_select_concepts, select_concepts  # noqa: E402
 
 
 def unit_rows(rng: np.random.Generator, n: int, d: int, chunk: int = 1 << 15) -> np.ndarray:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .dataset.prepared import PreparedDataset
 from .core.io import read_json
-from .method.concepts import validate_concepts
 from .core.params import Params, ParamsError
+from .dataset.prepared import PreparedDataset
+from .method.concepts import validate_concepts
 
 
 def check_encoders(params: Params, source: str = "params.yaml") -> None:

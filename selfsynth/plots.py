@@ -9,8 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .dataset.images import load_rgb  # noqa: E402
 from .core.io import atomic_path  # noqa: E402
+from .dataset.images import load_rgb  # noqa: E402
 
 
 def world_contact_sheet(root: Path, labels: list[dict], manifest: list[dict], out: Path, per_class: int = 4,

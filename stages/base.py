@@ -6,12 +6,12 @@ from pathlib import Path
 
 import torch
 
-from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.core.io import atomic_path
 from selfsynth.core.layout import BASE_MODEL, DATASET
+from selfsynth.core.params import load_params
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.lmm.load import SOURCE_FILE, check_llava_dir, fingerprint
 from selfsynth.lmm.prompts import load_prompts
-from selfsynth.core.params import load_params
 from selfsynth.plots import loss_curve
 from selfsynth.process.preflight import stage_start
 from selfsynth.process.resume import Partial

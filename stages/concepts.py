@@ -5,11 +5,11 @@ output: a rerun makes no calls)."""
 import logging
 from pathlib import Path
 
-from selfsynth.dataset.prepared import load_prepared
 from selfsynth.core.io import write_json
 from selfsynth.core.layout import DATASET
-from selfsynth.method.concepts import load_concepts, validate_concepts
 from selfsynth.core.params import load_params
+from selfsynth.dataset.prepared import load_prepared
+from selfsynth.method.concepts import load_concepts, validate_concepts
 from selfsynth.process.preflight import stage_start
 from stages import summarize
 

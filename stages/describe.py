@@ -3,17 +3,17 @@ Images go in shards of `resume.shard_batches` batches, each kept as it is finish
 rerun, describes only the shards it had not finished (selfsynth/process/resume.py)."""
 import logging
 
-from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.core.io import write_json, write_jsonl
 from selfsynth.core.layout import BASE_MODEL, DATASET, DESCRIPTIONS
+from selfsynth.core.params import load_params
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.describe import describe_sampling, description_rows, sample_descriptions
+from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.parallel import shard_spans
-from selfsynth.core.params import load_params
 from selfsynth.process.preflight import stage_start
 from selfsynth.process.resume import Partial, run_units
-from selfsynth.process.distributed import refuse_several_processes
 from stages import summarize
 
 log = logging.getLogger("describe")

@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 from selfsynth.checks import read_concepts
-from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.core.io import write_json, write_jsonl
 from selfsynth.core.layout import DATASET, METHODS, metrics_path, model_dir, predictions_path
+from selfsynth.core.params import load_params
+from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.lmm.backend import make_generator, open_generator
 from selfsynth.lmm.llm_client import CachedChat
 from selfsynth.lmm.load import load_lmm
@@ -21,11 +22,10 @@ from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.evaluate import evaluate_method
 from selfsynth.metrics.llm_judge import judge_explanations
 from selfsynth.metrics.rows import explain_rows
-from selfsynth.core.params import load_params
+from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.preflight import stage_start
 from selfsynth.process.resume import Partial, run_units
 from selfsynth.tracking import flatten, log_answers, method_run
-from selfsynth.process.distributed import refuse_several_processes
 from stages import summarize
 
 log = logging.getLogger("evaluate")

@@ -2,9 +2,9 @@
 import logging
 from pathlib import Path
 
-from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.core.io import write_json, write_jsonl
 from selfsynth.core.layout import BASE_MODEL, DATASET
+from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.lmm.hf import HFGenerator, Sampling
 from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
@@ -14,9 +14,9 @@ from selfsynth.method.evaluate import (
     evaluate_identification,
 )
 from selfsynth.core.params import load_params
+from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
-from selfsynth.process.distributed import refuse_several_processes
 from stages import summarize
 
 METRICS = Path("metrics/base.json")

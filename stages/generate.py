@@ -7,18 +7,18 @@ Usage: python -m stages.generate <round>
 import logging
 import sys
 
-from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.core.io import atomic_path, dump_jsonl
 from selfsynth.core.layout import DATASET, SAMPLED, candidates_path, model_dir
+from selfsynth.core.params import load_params
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
+from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.parallel import shard_spans
-from selfsynth.core.params import load_params
 from selfsynth.process.preflight import stage_start
 from selfsynth.process.resume import Partial, run_units
-from selfsynth.process.distributed import refuse_several_processes
 from stages import summarize
 
 log = logging.getLogger("generate")

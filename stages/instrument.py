@@ -19,8 +19,8 @@ from selfsynth.instrument.perception import (
 )
 from selfsynth.core.io import read_json, read_jsonl, write_json
 from selfsynth.core.layout import DATASET, ZSTAR, model_dir
-from selfsynth.lmm.load import load_lmm
 from selfsynth.core.params import load_params
+from selfsynth.lmm.load import load_lmm
 from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
 from stages import summarize

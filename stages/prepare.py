@@ -4,12 +4,12 @@ their absolute paths). Every stage reads data/dataset, whichever it is."""
 import logging
 from pathlib import Path
 
-from selfsynth.dataset.prepared import check_images, duplicates, load_prepared
-from selfsynth.dataset.sources import prepare_dataset
 from selfsynth.core.io import atomic_path, write_json
 from selfsynth.core.layout import DATASET
-from selfsynth.lmm.prompts import load_prompts
 from selfsynth.core.params import Params, load_params
+from selfsynth.dataset.prepared import check_images, duplicates, load_prepared
+from selfsynth.dataset.sources import prepare_dataset
+from selfsynth.lmm.prompts import load_prompts
 from selfsynth.plots import contact_sheet, world_contact_sheet
 from selfsynth.process.preflight import stage_start
 from selfsynth.world.build import build_generic, build_world

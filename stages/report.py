@@ -3,10 +3,10 @@ import csv
 import logging
 from pathlib import Path
 
-from selfsynth.instrument.checks import checks_markdown, instrument_checks
 from selfsynth.core.io import atomic_path, read_json, read_jsonl
 from selfsynth.core.layout import METHODS, predictions_path
 from selfsynth.core.params import load_params
+from selfsynth.instrument.checks import checks_markdown, instrument_checks
 from selfsynth.plots import note_figure
 from selfsynth.process.preflight import stage_start
 from selfsynth.report.claims import claims, claims_markdown

@@ -5,9 +5,9 @@ import logging
 from pathlib import Path
 
 from selfsynth.checks import check_encoders, read_concepts
-from selfsynth.dataset.prepared import NO_TRUTH, load_prepared
 from selfsynth.core.io import read_jsonl, write_json, write_jsonl
 from selfsynth.core.layout import DATASET, DESCRIPTIONS, ZSTAR
+from selfsynth.dataset.prepared import NO_TRUTH, load_prepared
 from selfsynth.method.select import (
     embed_for_selection,
     select_from,

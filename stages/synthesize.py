@@ -4,16 +4,16 @@ import logging
 from pathlib import Path
 
 from selfsynth.checks import read_concepts
-from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.core.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from selfsynth.core.layout import BASE_MODEL, DATASET, METHODS, ZSTAR
+from selfsynth.core.params import load_params
+from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.lmm.backend import open_generator
 from selfsynth.lmm.hf import Sampling
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.synthesize import accept_lmm_answers, plan_pairs, rewrite_prompt, write_template_answers
-from selfsynth.core.params import load_params
-from selfsynth.process.preflight import stage_start
 from selfsynth.process.distributed import refuse_several_processes
+from selfsynth.process.preflight import stage_start
 from stages import summarize
 
 OUT = Path("data/synthesize/round-1")

@@ -17,19 +17,19 @@ import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
-from selfsynth.dataset.prepared import check_images, load_prepared
-from selfsynth.process.guard import ensure_parent_alive
 from selfsynth.core.io import atomic_path, read_jsonl, write_json
 from selfsynth.core.layout import DATASET, model_dir, pairs_path, round_dir
-from selfsynth.lmm.load import load_lmm
-from selfsynth.process.parallel import run_jobs
 from selfsynth.core.params import ParamsError, load_params
+from selfsynth.dataset.prepared import check_images, load_prepared
+from selfsynth.lmm.load import load_lmm
 from selfsynth.plots import loss_curve
+from selfsynth.process.distributed import is_main_process, wait_for_everyone
+from selfsynth.process.guard import ensure_parent_alive
+from selfsynth.process.parallel import run_jobs
 from selfsynth.process.preflight import stage_start
 from selfsynth.process.resume import Partial
 from selfsynth.tracking import method_run
 from selfsynth.training.augment import Augment
-from selfsynth.process.distributed import is_main_process, wait_for_everyone
 from selfsynth.training.lora import lora_config, new_token_ids, trainable_summary
 from selfsynth.training.sft import Example, general_examples, generic_examples, split_by_image, train
 from stages import summarize

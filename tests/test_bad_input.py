@@ -5,8 +5,8 @@ import shutil
 import pytest
 from PIL import Image
 
-from selfsynth.dataset.prepared import DatasetError, check_images
 from selfsynth.core.io import atomic_path
+from selfsynth.dataset.prepared import DatasetError, check_images
 from selfsynth.lmm.load import ModelDirError, check_llava_dir
 from selfsynth.method.concepts import ConceptsError, validate_concepts
 from tests.conftest import make_project, micro_params, run_stage

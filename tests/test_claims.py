@@ -7,9 +7,9 @@ from scipy.stats import ttest_1samp
 
 from selfsynth.report.claims import claims
 from selfsynth.report.seeds import (bounds, claims_over_seeds, holm, mean_interval, prediction_interval)
+from selfsynth.report.intervals import Interval
 from selfsynth.report.study import Study
 from selfsynth.report.verdict import EXCLUDED, FAILS, HOLDS, UNDECIDED, decide
-from selfsynth.report.intervals import Interval
 
 K = 4
 

@@ -13,11 +13,11 @@ import pytest
 import yaml
 from fake_openai import serve
 
+from selfsynth.core.params import ParamsError, parse_params
 from selfsynth.dataset.prepared import spread_over_classes
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.synthesize import write_template_answers
 from selfsynth.metrics.concept_match import concept_explanation_scores
-from selfsynth.core.params import ParamsError, parse_params
 from tests.conftest import REPO, dvc, make_project, micro_params, run_stage
 from tests.test_datasets import cub, flat_folders, image
 

@@ -5,10 +5,10 @@ import random
 import numpy as np
 import pytest
 
+from selfsynth.core.params import MixParams
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.method.reject import keep_best, pairs_for_nofilter, pairs_for_ours, rejection_stats, score_candidates
-from selfsynth.core.params import MixParams
 from tests.conftest import REPO
 
 PROMPTS = load_prompts("aviary", REPO / "prompts")

@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from selfsynth.process import resume
 from selfsynth.core.layout import METHODS, pairs_path
+from selfsynth.process import resume
 from selfsynth.process.resume import Partial, run_units
 from selfsynth.training.sft import SFTTrainerOwnLoss as OwnLoss
 from tests.conftest import micro_params, stage_env, write_params

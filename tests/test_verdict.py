@@ -9,19 +9,19 @@ import torch
 import yaml
 from PIL import Image
 
-from selfsynth.metrics.fluency import name_spans, perplexities, perplexity
-from selfsynth.metrics.identification import NameMatcher
-from selfsynth.metrics.rows import explanation_rows
-from selfsynth.metrics.explanation import explanation_scores
-from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wellformed_scores
 from selfsynth.core.params import WORLD_SIZES, MixParams, ParamsError, parse_params
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
+from selfsynth.metrics.explanation import explanation_scores
+from selfsynth.metrics.fluency import name_spans, perplexities, perplexity
+from selfsynth.metrics.identification import NameMatcher
+from selfsynth.metrics.rows import explanation_rows
+from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wellformed_scores
 from selfsynth.method.reject import (choice_matters, keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
                                  rejection_stats)
+from selfsynth.method.synthesize import template_answer
 from selfsynth.report.intervals import metric_interval, paired_difference
 from selfsynth.report.verdict import decide, differences_markdown
-from selfsynth.method.synthesize import template_answer
 from selfsynth.world.attributes import FAMILIES
 from tests.conftest import REPO
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from selfsynth.core.params import WorldParams
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.concepts import concepts_from_world
-from selfsynth.core.params import WorldParams
 from selfsynth.world.attributes import FAMILIES, HIDEABLE, contains_attribute_word, mentioned_attributes
 from selfsynth.world.build import build_world
 

@@ -14,8 +14,8 @@ from typing import Sequence
 
 from ..core.errors import InputError
 from ..core.io import read_json
-from ..lmm.llm_client import CachedChat
 from ..core.params import Params
+from ..lmm.llm_client import CachedChat
 
 # The authors' step-0 prompt (sycny/SelfSynthX, src/step0_gen_concepts.py), with " {domain}"
 # added after the name to disambiguate ("Cardinal bird", "A380 aircraft"); domain="" gives

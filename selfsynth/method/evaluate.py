@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..core.params import OfflineJudgeParams
 from ..dataset.prepared import NO_TRUTH, PreparedDataset
 from ..lmm.hf import HFGenerator, Sampling
 from ..metrics.attributes import attribute_answer_correct, mention_prf
@@ -16,7 +17,6 @@ from ..metrics.fluency import perplexities
 from ..metrics.identification import NameMatcher, identification_scores
 from ..metrics.rows import explanation_rows
 from ..metrics.wellformed import wellformed_flags, wellformed_scores
-from ..core.params import OfflineJudgeParams
 
 
 @dataclass

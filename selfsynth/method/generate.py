@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from ..lmm.prompts import PromptSet
 from ..core.params import MixParams
+from ..lmm.prompts import PromptSet
 
 
 def plan_questions(images: Sequence[dict], prompts: PromptSet, n: int, mix: MixParams, seed: int,

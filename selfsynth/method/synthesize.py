@@ -14,9 +14,9 @@ import random
 from typing import Sequence
 
 from ..core.layout import METHODS
+from ..core.params import MixParams as Mix
 from ..lmm.prompts import PromptSet
 from ..metrics.identification import NameMatcher
-from ..core.params import MixParams as Mix
 
 NL_ANSWER = "This is an image of {label}."
 

@@ -14,9 +14,9 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-from .guard import limit_threads
 from ..core.params import Params
 from ..tracking import HOST_TAG, PID_TAG, TrackingError, tracking_uri
+from .guard import limit_threads
 
 log = logging.getLogger("preflight")
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..dataset.images import load_rgb
 from ..core.io import atomic_path
 from ..core.layout import METHODS, predictions_path
 from ..core.params import ReportParams
-from ..plots import plt, save_figure
+from ..dataset.images import load_rgb
 from ..instrument.checks import Check, untestable
+from ..plots import plt, save_figure
 from .claims import check_claims, claims, paper_effect
 from .intervals import Interval, accuracy_intervals, correct, explain_rows, read_rows
 from .study import ROW_METHODS, Study

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..core.io import read_json
 from ..core.layout import metrics_path, model_dir, round_dir
-from ..lmm.mlflow_model import log_adapter_model
 from ..core.params import Params
+from ..lmm.mlflow_model import log_adapter_model
 from ..tracking import flatten, method_run, mlflow_run, project_root, study_run_name
 
 log = logging.getLogger(__name__)

@@ -33,9 +33,9 @@ import numpy as np
 from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp
 
-from ..instrument.checks import untestable_by_name
 from ..core.io import atomic_path
 from ..core.params import Params, load_params
+from ..instrument.checks import untestable_by_name
 from ..tracking import params_key, tracking_uri
 from .claims import Claim, claims, paper_effect
 from .figures import accuracy_over_rounds

@@ -9,11 +9,11 @@ import random
 
 import torch
 
-from ..dataset.prepared import PreparedDataset
 from ..core.io import atomic_path
+from ..core.params import Params
+from ..dataset.prepared import PreparedDataset
 from ..lmm.prompts import PromptSet
 from ..lmm.tiny_llava import build_model, build_processor, train_tokenizer
-from ..core.params import Params
 from ..process.resume import Partial
 from ..world.attributes import FAMILIES
 from .sft import generic_examples, train
