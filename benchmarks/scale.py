@@ -115,10 +115,12 @@ def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | Non
         if name in done:
             continue
         cmd, outs = stage_spec(root, name)
-        donor = base or next((out / s / "models/base" for s in SIZES if s != size and (out / s / "models/base").is_dir()), None)
+        donor = base or next((out / s / "models/base" for s in SIZES
+                              if s != size and (out / s / "models/base").is_dir()), None)
         if name == "base" and donor is not None:  # the base does not grow with the size: copied, not timed
             for o in outs:  # the model and its loss plot, from the donor's project
-                (shutil.copytree if (donor.parent.parent / o).is_dir() else shutil.copy)(donor.parent.parent / o, root / o)
+                source = donor.parent.parent / o
+                (shutil.copytree if source.is_dir() else shutil.copy)(source, root / o)
             done[name] = {"copied_from": str(donor)}
         else:
             print(f"scale: {size}: {name} ...", flush=True)
@@ -143,12 +145,14 @@ def stage_name(name: str) -> str:
 
 def mlflow_answers_time(root: Path) -> float:
     """MLflow's logging that grows with the test set: one method's answers table (tracking.log_answers)."""
-    code = ("import json,time,mlflow; from selfsynth.tracking import log_answers; from selfsynth.metrics.rows import explain_rows; "
+    code = ("import json,time,mlflow; from selfsynth.tracking import log_answers; "
+            "from selfsynth.metrics.rows import explain_rows; "
             "from selfsynth.dataset.prepared import load_prepared; "
             "rows=[json.loads(x) for x in open('data/eval/ours/round-1.jsonl')]; d=load_prepared('data/dataset'); "
             "mlflow.set_experiment('scale'); r=mlflow.start_run(); t=time.perf_counter(); "
             "log_answers(mlflow, explain_rows(rows), d.class_names, 1); print(time.perf_counter()-t); mlflow.end_run()")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env(root), capture_output=True, text=True, check=True)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env(root), capture_output=True, text=True,
+                          check=True)
     return round(float(proc.stdout.split()[-1]), 2)
 
 
@@ -233,7 +237,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--sizes", nargs="+", choices=list(WORLD_SIZES), default=list(SIZES))
-    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="a prefix of the stages, in order")
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                    help="a prefix of the stages, in order")
     ap.add_argument("--base", type=Path, help="a base model to copy at every size instead of training one")
     ap.add_argument("--table", action="store_true", help="write the table, the plot and the README section")
     a = ap.parse_args()
