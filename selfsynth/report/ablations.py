@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io import atomic_path
+from ..io import write_text
 from ..params import load_params
 from ..plots import plt, save_figure
 from ..tracking import params_key, tracking_uri
@@ -159,8 +159,7 @@ yardstick a difference has to beat.
 
 {ablation_table(baseline, others, rnd, seed_spread(uri, runs))}
 """
-    with atomic_path(args.out / "ablations-study.md") as tmp:
-        tmp.write_text(text)
+    write_text(args.out / "ablations-study.md", text)
     ablation_figure(baseline, others, rnd, args.out / "ablations-study.png", f"study-level ablations — {title}")
     print(text)
     return 0

@@ -34,7 +34,7 @@ from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp
 
 from ..instrument.checks import untestable_by_name
-from ..io import atomic_path
+from ..io import write_text
 from ..params import Params, load_params
 from ..tracking import params_key, tracking_uri
 from .claims import Claim, claims, paper_effect
@@ -315,10 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, studies))}, config {config}"
     text = report(studies, title, params.report.confidence, failed)
-    with atomic_path(args.out / "table1-seeds.md") as tmp:
-        tmp.write_text(text)
-    with atomic_path(saved) as tmp:
-        tmp.write_text(json.dumps(to_json(studies, config, failed), indent=1) + "\n")
+    write_text(args.out / "table1-seeds.md", text)
+    write_text(saved, json.dumps(to_json(studies, config, failed), indent=1) + "\n")
     accuracy_over_rounds(pooled(studies), args.out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
     print(text)
     return 0
