@@ -8,18 +8,11 @@ images for both), which cancels the images' own difficulty.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import bootstrap
-
-from ..layout import predictions_path
-from ..params import ReportParams
-
-N_BOOT, CONFIDENCE = ReportParams().bootstrap, ReportParams().confidence  # params.report's defaults, one home
 
 METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "FS_masked", "well_formed", "repeated_ngram")
 RATIOS = {"grounding": ("grounded", "cited")}  # micro-averaged: a ratio of sums, not a mean of ratios
@@ -37,10 +30,6 @@ class Interval:
 
     def fmt(self, scale: float = 1.0, digits: int = 3) -> str:
         return f"{self.estimate * scale:.{digits}f} [{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
-
-
-def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def explain_rows(rows: Sequence[dict]) -> list[dict]:
@@ -91,8 +80,7 @@ def _interval(data: tuple, statistic, point: float, n_boot: int, confidence: flo
     return Interval(point, float(lo), float(hi), n)
 
 
-def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = N_BOOT, confidence: float = CONFIDENCE,
-                    seed: int = 0) -> Interval | None:
+def metric_interval(rows: Sequence[dict], metric: str, n_boot: int, confidence: float, seed: int) -> Interval | None:
     """The metric over the test images and its bootstrap interval; None if no row has the score."""
     vals = image_values(rows, metric)
     if not vals:
@@ -102,8 +90,8 @@ def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = N_BOOT, con
     return _interval((num, den), _ratio, point, n_boot, confidence, seed)
 
 
-def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, n_boot: int = N_BOOT,
-                      confidence: float = CONFIDENCE, seed: int = 0) -> Interval | None:
+def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, n_boot: int, confidence: float,
+                      seed: int) -> Interval | None:
     """metric(a) - metric(b) on the images both answered, resampled in pairs; None without shared images."""
     a, b = image_values(rows_a, metric), image_values(rows_b, metric)
     ids = sorted(a.keys() & b.keys())
@@ -121,7 +109,7 @@ def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: st
     return _interval((an, ad, bn, bd), diff, point, n_boot, confidence, seed)
 
 
-def bootstrap_interval(hits: Sequence[bool], n_boot: int = N_BOOT, confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
+def bootstrap_interval(hits: Sequence[bool], n_boot: int, confidence: float, seed: int) -> Interval:
     """Percentile bootstrap of a share (e.g. correct answers); seeded, so a report is reproducible byte for byte."""
     x = np.asarray(hits, dtype=float)
     if x.size == 0:
@@ -129,14 +117,8 @@ def bootstrap_interval(hits: Sequence[bool], n_boot: int = N_BOOT, confidence: f
     return _interval((x, np.ones_like(x)), _ratio, float(x.mean()), n_boot, confidence, seed)
 
 
-def accuracy_intervals(methods_rounds: dict[str, list[int]], root: Path = Path("."), n_boot: int = N_BOOT,
-                       confidence: float = CONFIDENCE) -> dict[tuple[str, int], Interval]:
-    """(method, round) -> bootstrap interval of strict accuracy, for every cell whose predictions are
-    on disk (a study whose data was not pulled gets point estimates only)."""
-    out = {}
-    for method, rounds in methods_rounds.items():
-        for rnd in rounds:
-            path = root / predictions_path(method, rnd)
-            if path.is_file() and (rows := explain_rows(read_rows(path))):
-                out[(method, rnd)] = bootstrap_interval(correct(rows), n_boot, confidence)
-    return out
+def accuracy_intervals(rows: Mapping[tuple[str, int], Sequence[dict]], n_boot: int, confidence: float,
+                       seed: int) -> dict[tuple[str, int], Interval]:
+    """(method, round) -> bootstrap interval of strict accuracy, for every cell with explain answers."""
+    return {cell: bootstrap_interval(correct(answers), n_boot, confidence, seed)
+            for cell, r in rows.items() if (answers := explain_rows(r))}
