@@ -11,7 +11,7 @@ from selfsynth.layout import METHODS
 from selfsynth.params import load_params
 from selfsynth.plots import note_figure
 from selfsynth.preflight import stage_start
-from selfsynth.report.claims import claims, claims_markdown
+from selfsynth.report.claims import claims, claims_markdown, claims_over_seeds, differences_markdown, verdict_section
 from selfsynth.report.figures import (
     accuracy_over_rounds,
     beta_sweep,
@@ -28,11 +28,12 @@ from selfsynth.report.tables import (
     beta_table,
     descriptions_table,
     final_scores_table,
+    intervals_table,
+    paired_table,
     rejection_table,
     text_quality_table,
 )
-from selfsynth.report.seeds import claims_over_seeds, saved_seeds, verdict_section
-from selfsynth.report.verdict import differences_markdown, intervals_table, paired_table
+from selfsynth.report.seeds import saved_seeds
 from selfsynth.tracking import params_key
 from stages import summarize
 

@@ -20,7 +20,7 @@ from selfsynth.method.generate import plan_questions
 from selfsynth.method.reject import (choice_matters, keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
                                  rejection_stats)
 from selfsynth.report.intervals import metric_interval, paired_difference
-from selfsynth.report.verdict import decide, differences_markdown
+from selfsynth.report.claims import decide, differences_markdown
 from selfsynth.method.synthesize import template_answer
 from selfsynth.world.attributes import FAMILIES
 from tests.conftest import REPO

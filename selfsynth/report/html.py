@@ -19,11 +19,10 @@ from ..instrument.checks import Check, untestable
 from ..io import read_json, read_jsonl, write_text
 from .claims import check_claims, claims, paper_effect
 from .figures import COLORS, curves_figure
-from .intervals import correct, explain_rows
+from .intervals import correct, explain_rows, fmt_interval
 from .model import StudyReport
 from .study import ROW_METHODS, Study
 from .tables import LABELS
-from .verdict import fmt_interval
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
@@ -108,7 +107,7 @@ def final_scores_html(study: Study) -> str:
 def claims_html(study: Study, described: list[tuple[str, str, str]] | None = None,
                 over_seeds: tuple[int, list[dict] | None] = (0, None)) -> str:
     """The seeds verdict (report.seeds) when reports/seeds.json holds ≥ 2 seeds of this configuration;
-    then this seed's paired differences, described, not decided (report.verdict); without per-image
+    then this seed's paired differences, described, not decided (report.claims); without per-image
     rows, the means."""
     n, rows = over_seeds
     css = {"holds": "ok", "does not hold": "no"}

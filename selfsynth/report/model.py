@@ -8,10 +8,10 @@ from pathlib import Path
 from ..instrument.checks import Check
 from ..io import read_jsonl
 from ..params import ReportParams
+from .claims import described_claims
 from ..layout import predictions_path
 from .intervals import Interval, accuracy_intervals
 from .study import ROW_METHODS, Study
-from .verdict import described_claims
 
 
 @dataclass(frozen=True)

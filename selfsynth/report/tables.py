@@ -1,6 +1,10 @@
-"""Markdown tables: Table 1 (methods x rounds), the final-round scores, rejection and selection ablations."""
+"""Markdown tables: Table 1 (methods x rounds), the final-round scores, rejection and selection
+ablations, one seed's intervals and paired differences over test images."""
 from __future__ import annotations
 
+from typing import Sequence
+
+from .intervals import METRICS, Rows, display_scale, metric_interval, paired_difference
 from .study import ROW_METHODS, Study
 
 LABELS = {"base": "base", "nl": "NL (label only)", "lge": "L+GE (class-level explanation)",
@@ -78,4 +82,37 @@ def descriptions_table(sweep: dict) -> str:
     lines = ["| descriptions per image | precision | recall | F1 |", "|---|---|---|---|"]
     for k, q in sweep["descriptions_per_image"].items():
         lines.append(f"| {k} | {q['precision']:.3f} | {q['recall']:.3f} | {q['f1']:.3f} |")
+    return "\n".join(lines)
+
+
+PAIRED_METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS_masked", "well_formed", "repeated_ngram")
+
+
+def intervals_table(rows: Rows, cells: Sequence[tuple[str, int]], n_boot: int, confidence: float, seed: int) -> str:
+    """estimate [low, high] of every metric per (method, round); accuracy in %."""
+    head = "| method | " + " | ".join(METRICS) + " |"
+    lines = [head, "|---" * (len(METRICS) + 1) + "|"]
+    for m, r in cells:
+        if (m, r) not in rows:
+            continue
+        out = []
+        for metric in METRICS:
+            iv = metric_interval(rows[(m, r)], metric, n_boot, confidence, seed)
+            out.append("—" if iv is None else iv.fmt(*display_scale(metric)))
+        lines.append(f"| {LABELS.get(m, m)} (round {r}) | " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(rows: Rows, pairs: Sequence[tuple[tuple[str, int], tuple[str, int]]], n_boot: int,
+                 confidence: float, seed: int) -> str:
+    """a − b on the same images per metric; ✓ where the interval excludes 0."""
+    lines = ["| a − b | " + " | ".join(PAIRED_METRICS) + " |", "|---" * (len(PAIRED_METRICS) + 1) + "|"]
+    for a, b in pairs:
+        if a not in rows or b not in rows:
+            continue
+        out = []
+        for metric in PAIRED_METRICS:
+            d = paired_difference(rows[a], rows[b], metric, n_boot, confidence, seed)
+            out.append("—" if d is None else d.fmt(*display_scale(metric)) + (" ✓" if d.excludes_zero() else ""))
+        lines.append(f"| {a[0]} r{a[1]} − {b[0]} r{b[1]} | " + " | ".join(out) + " |")
     return "\n".join(lines)
