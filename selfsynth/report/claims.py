@@ -17,6 +17,7 @@ from .intervals import (Interval, Rows, bounds, display_scale, fmt_interval, hol
                         t_test_p)
 from .paper import PAPER_TABLE1
 from .study import Study
+from .tables import md_table
 
 
 @dataclass(frozen=True)
@@ -166,15 +167,14 @@ def claims_over_seeds(studies: dict[int, Study], k: int, confidence: float,
 
 
 def verdict_table(rows: list[dict]) -> str:
-    lines = ["| claim | paper (CUB) | mean difference [interval] | seeds a > b | p (Holm) | p vs paper (Holm) | "
-             "verdict, raw | **verdict, Holm** |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    def row(r: dict) -> list[str]:
         c: Claim = r["claim"]
         p0 = "—" if c.sanity else f"{r['p_zero']:.3g} ({r['p_zero_holm']:.3g})"
         pe = "—" if r["p_paper"] is None or c.sanity else f"{r['p_paper']:.3g} ({r['p_paper_holm']:.3g})"
-        lines.append(f"| {c.text} | {paper_effect(c)} | {fmt_interval(r['interval'], c.metric)} | {r['wins']} of "
-                     f"{len(r['diffs'])} | {p0} | {pe} | {r['raw']} | **{r['adjusted']}** |")
-    return "\n".join(lines)
+        return [c.text, paper_effect(c), fmt_interval(r["interval"], c.metric), f"{r['wins']} of {len(r['diffs'])}",
+                p0, pe, r["raw"], f"**{r['adjusted']}**"]
+    return md_table(["claim", "paper (CUB)", "mean difference [interval]", "seeds a > b", "p (Holm)",
+                     "p vs paper (Holm)", "verdict, raw", "**verdict, Holm**"], map(row, rows))
 
 
 def verdict_section(rows: list[dict], confidence: float) -> str:

@@ -22,7 +22,7 @@ from .figures import COLORS, curves_figure
 from .intervals import correct, explain_rows, fmt_interval
 from .model import StudyReport
 from .study import ROW_METHODS, Study
-from .tables import LABELS
+from .tables import FINAL_SCORES, LABELS
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
@@ -91,15 +91,12 @@ def table1_html(report: StudyReport) -> str:
 
 
 def final_scores_html(study: Study) -> str:
-    cols = [("accuracy", "acc %", 100, 1), ("accuracy_lenient", "acc lenient %", 100, 1), ("EE", "EE", 1, 2),
-            ("CS", "CS", 1, 3), ("grounding", "grounding", 1, 3), ("FS", "FS ↓", 1, 0),
-            ("general_ability", "general ability", 1, 3)]
-    head = "".join(f"<th>{esc(c[1])}</th>" for c in cols)
+    head = "".join(f"<th>{esc(head)}</th>" for _, _, head, _, _ in FINAL_SCORES)
     rows = []
     for m in ROW_METHODS:
         r = study.rounds_of(m)[-1]
         cells = "".join(f"<td>{'—' if (v := study.mean(m, r, k)) is None else f'{v * s:.{d}f}'}</td>"
-                        for k, _, s, d in cols)
+                        for k, _, _, s, d in FINAL_SCORES)
         rows.append(f"<tr><td>{esc(LABELS[m])} (round {r})</td>{cells}</tr>")
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
 

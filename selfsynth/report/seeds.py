@@ -35,7 +35,7 @@ from .claims import claims_over_seeds, verdict_section
 from .figures import accuracy_over_rounds
 from .intervals import bounds, fmt_interval, mean_interval, prediction_interval
 from .study import Study
-from .tables import LABELS, accuracy_table, text_quality_table
+from .tables import LABELS, accuracy_table, md_table, text_quality_table
 from .tracked import failed_checks, method_runs, study_from_runs
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,14 @@ def pooled(studies: dict[int, Study]) -> Study:
 def interval_table(studies: dict[int, Study], k: int, metrics: tuple[str, ...], confidence: float,
                    new_seed: bool = False) -> str:
     methods = [m for m in LABELS if m != "base" and any(m in s.metrics for s in studies.values())]
-    head = "| method | " + " | ".join(f"{m} r{r}" for m in metrics for r in (1, k)) + " |"
-    lines = [head, "|" + "---|" * (1 + 2 * len(metrics))]
     interval = prediction_interval if new_seed else mean_interval
-    for method in methods:
-        cells = []
-        for metric in metrics:
-            for rnd in (1, k):
-                values = [v for s in studies.values() if (v := s.mean(method, rnd, metric)) is not None]
-                cells.append(fmt_interval(interval(values, confidence, bounds(metric)), metric))
-        lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(method: str, rnd: int, metric: str) -> str:
+        values = [v for s in studies.values() if (v := s.mean(method, rnd, metric)) is not None]
+        return fmt_interval(interval(values, confidence, bounds(metric)), metric)
+    return md_table(["method", *(f"{m} r{r}" for m in metrics for r in (1, k))],
+                    ([LABELS[method], *(cell(method, rnd, metric) for metric in metrics for rnd in (1, k))]
+                     for method in methods))
 
 
 def report(studies: dict[int, Study], title: str, confidence: float, failed: dict[int, list[str]]) -> str:
