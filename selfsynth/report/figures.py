@@ -28,8 +28,9 @@ def accuracy_over_rounds(study: Study, out: Path, title: str) -> None:
     save_figure(fig, out)
 
 
-def curves_figure(study: Study, intervals: dict[tuple[str, int], Interval], out: Path, title: str) -> None:
-    """Accuracy (with its 95% interval) and CS over the rounds, side by side: the two curves the
+def curves_figure(study: Study, intervals: dict[tuple[str, int], Interval], confidence: float, out: Path,
+                  title: str) -> None:
+    """Accuracy (with its interval over test images) and CS over the rounds, side by side: the two curves the
     paper's claims are about. Round 0 is the base model, where every method starts."""
     fig, (acc_ax, cs_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     for m in ROW_METHODS[1:]:
@@ -42,7 +43,7 @@ def curves_figure(study: Study, intervals: dict[tuple[str, int], Interval], out:
         cs = [study.mean(*c, "CS") for c in cells]
         cs_ax.plot([r for r, v in zip(rounds, cs) if v is not None], [v for v in cs if v is not None], marker="o",
                    color=COLORS[m], label=LABELS[m])
-    acc_ax.set_ylabel("accuracy (%), 95% interval")
+    acc_ax.set_ylabel(f"accuracy (%), {confidence * 100:g}% interval")
     cs_ax.set_ylabel("CS (concept score)")
     for ax in (acc_ax, cs_ax):
         ax.set_xlabel("round (0 = base model)")

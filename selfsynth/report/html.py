@@ -2,9 +2,9 @@
 
 Everything is inline — CSS, the curves figure and the test images as base64 PNGs — so the file can
 be mailed, attached to an MLflow run or opened from a laptop without the repo or a CDN. The page
-reads what the pipeline already wrote: the Study (metrics files), the per-image predictions
-(data/eval), the world (data/dataset), the descriptions (data/describe) and Z* (data/select). Any of
-the data folders may be missing (a study whose data was not pulled); its section then says so.
+renders the StudyReport (report.model) that table1.md renders too, plus what only it shows: the
+world (data/dataset), the descriptions (data/describe) and Z* (data/select). Any of the data
+folders may be missing (a study whose data was not pulled); its section then says so.
 """
 from __future__ import annotations
 
@@ -233,7 +233,7 @@ def write_index(report: StudyReport, out_dir: Path) -> Path:
     """Write reports/curves.png and reports/index.html; returns the page's path."""
     study, title, checks = report.study, report.title, report.checks
     curves = out_dir / "curves.png"
-    curves_figure(study, report.intervals, curves, f"accuracy and CS per round — {title}")
+    curves_figure(study, report.intervals, report.uncertainty.confidence, curves, f"accuracy and CS per round — {title}")
     names, manifest, images = world_images(report.root)
     curves_uri = "data:image/png;base64," + base64.b64encode(curves.read_bytes()).decode()
     page = f"""<!DOCTYPE html>
