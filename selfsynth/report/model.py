@@ -1,5 +1,5 @@
 """The study as the report shows it, computed once: the Markdown pages (stages/report.py) and the
-HTML page (report.html) only render this, so they cannot disagree on a figure or an interval."""
+HTML page (report.html) render only this, so they cannot disagree on a figure or an interval."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..instrument.checks import Check
 from ..io import read_jsonl
+from ..layout import predictions_path
 from ..params import ReportParams
 from .claims import described_claims
-from ..layout import predictions_path
 from .intervals import Interval, accuracy_intervals
 from .study import ROW_METHODS, Study
 
@@ -26,7 +26,7 @@ class StudyReport:
     checks: tuple[Check, ...]
     described: list[tuple[str, str, str]] | None  # one seed's claims: (claim, status, paired difference)
     seeds: int  # how many seeds reports/seeds.json holds for this configuration
-    over_seeds: list[dict] | None  # the claims decided over those seeds (report.seeds), when there are ≥ 2
+    over_seeds: list[dict] | None  # claims_over_seeds of those seeds, when there are ≥ 2
 
 
 def prediction_rows(study: Study, root: Path) -> dict[tuple[str, int], list[dict]]:
