@@ -1,15 +1,17 @@
-"""Step 11: Table 1 (methods x rounds), the ablation tables and the figures, from the metrics files."""
+"""The report: Table 1 (methods x rounds), the ablation tables and the figures, from the metrics files
+and the per-image answers, built once as a StudyReport and rendered as Markdown here and as HTML by
+selfsynth.report.html."""
 import csv
 import logging
 from pathlib import Path
 
-from selfsynth.core.io import atomic_path, read_json, read_jsonl
-from selfsynth.core.layout import METHODS, predictions_path
+from selfsynth.core.io import atomic_path, read_json, write_text
+from selfsynth.core.layout import METHODS
 from selfsynth.core.params import load_params
 from selfsynth.instrument.checks import checks_markdown, instrument_checks
 from selfsynth.plots import note_figure
 from selfsynth.process.preflight import stage_start
-from selfsynth.report.claims import claims, claims_markdown
+from selfsynth.report.claims import claims, claims_markdown, claims_over_seeds, differences_markdown, verdict_section
 from selfsynth.report.figures import (
     accuracy_over_rounds,
     beta_sweep,
@@ -17,6 +19,7 @@ from selfsynth.report.figures import (
     selection_vs_descriptions,
 )
 from selfsynth.report.html import write_index
+from selfsynth.report.model import StudyReport, build
 from selfsynth.report.paper import paper_table_markdown
 from selfsynth.report.record import record_study
 from selfsynth.report.study import ROW_METHODS, study_from_files
@@ -25,22 +28,18 @@ from selfsynth.report.tables import (
     beta_table,
     descriptions_table,
     final_scores_table,
+    intervals_table,
+    paired_table,
     rejection_table,
     text_quality_table,
 )
-from selfsynth.report.seeds import claims_over_seeds, saved_seeds, verdict_section
-from selfsynth.report.verdict import described_claims, differences_markdown, intervals_table, paired_table
+from selfsynth.report.seeds import saved_seeds
 from selfsynth.tracking import params_key
 from stages import summarize
 
 REPORTS = Path("reports")
 SEEDS = REPORTS / "seeds.json"  # the seeds verdict, written by `make seeds` (selfsynth.report.seeds)
 log = logging.getLogger("report")
-
-
-def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 def selection_section(params, select: dict, sweep: dict) -> str:
@@ -64,15 +63,10 @@ Configured: encoder `{params.select.encoder}`, beta {params.select.beta}: precis
 """
 
 
-def prediction_rows(k: int) -> dict:
-    """(method, round) -> the per-image rows on disk (none when only metrics files were pulled)."""
-    return {(m, r): read_jsonl(predictions_path(m, r)) for m in ROW_METHODS
-            for r in ([0] if m == "base" else range(1, k + 1)) if predictions_path(m, r).is_file()}
-
-
-def uncertainty_section(params, k: int, rows: dict, checks) -> str:
-    """95 % intervals over test images, paired differences and the claims decided from them."""
-    b, conf, seed = params.report.bootstrap, params.report.confidence, params.seed
+def uncertainty_section(report: StudyReport) -> str:
+    """Intervals over test images, paired differences and the claims described from them."""
+    b, conf, seed = report.uncertainty.bootstrap, report.uncertainty.confidence, report.seed
+    k, rows = report.study.rounds, report.rows
     last = [("base", 0)] + [(m, k) for m in ROW_METHODS[1:]]
     pairs = [(("ours", k), (o, k)) for o in ROW_METHODS[1:] if o != "ours"] + [(("ours", k), ("base", 0))]
     if k > 1:
@@ -93,7 +87,7 @@ The paper's claims as paired differences on this seed, with the paper's CUB effe
 This interval covers new test images of this world and base model only, so it decides nothing:
 the verdict is over seeds (below, once reports/seeds.json holds this configuration's seeds):
 
-{differences_markdown(rows, k, b, conf, seed, checks)}
+{differences_markdown(rows, k, b, conf, seed, report.checks)}
 """
 
 
@@ -106,11 +100,10 @@ def main() -> None:
     sweep = read_json("reports/select_sweep.json")
     select = read_json("metrics/select.json")
     title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, params {params_key(params)}"
-    rows = prediction_rows(k)
     checks = instrument_checks(read_json("metrics/instrument.json")["measures"])
-    described = described_claims(rows, k, params.report.bootstrap, params.report.confidence, params.seed, checks) if rows else None
     seeds, failed = saved_seeds(SEEDS, params)
     over_seeds = claims_over_seeds(seeds, k, params.report.confidence, failed) if len(seeds) >= 2 else None
+    report = build(study, title, params.report, params.seed, checks=checks, seeds=len(seeds), over_seeds=over_seeds)
     if over_seeds:
         claims_note = (f"## The paper's claims over {len(seeds)} seeds (reports/seeds.json, reports/table1-seeds.md)\n\n"
                        + verdict_section(over_seeds, params.report.confidence))
@@ -118,7 +111,7 @@ def main() -> None:
         claims_note = ("## The paper's claims\n\nNo verdict yet: reports/seeds.json holds fewer than 2 seeds of this "
                        "configuration (`make seeds`). One seed's paired differences are described below (*The verdict "
                        "with uncertainty*)")
-        claims_note += "." if rows else f"; without per-image answers on disk, its means:\n\n{claims_markdown(study)}"
+        claims_note += "." if report.rows else f"; without per-image answers on disk, its means:\n\n{claims_markdown(study)}"
 
     write_text(REPORTS / "table1.md", f"""# Table 1 — {title}
 
@@ -147,7 +140,7 @@ perplexity under the base model, lower is better; general ability: attribute-que
 
 {text_quality_table(study)}
 
-{uncertainty_section(params, k, rows, checks) if rows else ""}
+{uncertainty_section(report) if report.rows else ""}
 
 ## Rejection sampling (steps 2.5 / 2.6)
 
@@ -167,8 +160,7 @@ queues and runs them, `dvc exp show` compares them, each is a set of MLflow runs
 own `config` and `dvc_exp`, and reports/ablations-study.md sets them against this study.
 """)
     accuracy_over_rounds(study, REPORTS / "accuracy.png", f"accuracy per round — {title}")
-    write_index(study, REPORTS, title, described=described, over_seeds=(len(seeds), over_seeds), checks=checks,
-                uncertainty=params.report)
+    write_index(report, REPORTS)
     if "note" in sweep:  # a real dataset: no per-image truth to score the selection against
         for name in ("select_descriptions", "select_beta", "select_encoders"):
             note_figure(REPORTS / f"{name}.png", f"{name} — {params.dataset.name}", sweep["note"])

@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 from scipy.stats import ttest_1samp
 
-from selfsynth.report.claims import claims
-from selfsynth.report.seeds import (bounds, claims_over_seeds, holm, mean_interval, prediction_interval)
-from selfsynth.report.intervals import Interval
+from selfsynth.report.claims import EXCLUDED, FAILS, HOLDS, UNDECIDED, claims, claims_over_seeds, decide
+from selfsynth.report.intervals import Interval, bounds, holm, mean_interval, prediction_interval
 from selfsynth.report.study import Study
-from selfsynth.report.verdict import EXCLUDED, FAILS, HOLDS, UNDECIDED, decide
 
 K = 4
 

@@ -13,8 +13,10 @@ import pytest
 import yaml
 from PIL import Image
 
-from selfsynth.report.html import Inputs, write_index
-from selfsynth.report.intervals import accuracy_intervals, bootstrap_interval
+from selfsynth.core.params import ReportParams
+from selfsynth.report.html import write_index
+from selfsynth.report.intervals import bootstrap_interval
+from selfsynth.report.model import build
 from selfsynth.report.study import ROW_METHODS, Study, study_from_files
 from tests.conftest import make_project, run_stage
 
@@ -22,16 +24,19 @@ REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+U = (ReportParams().bootstrap, ReportParams().confidence, 0)  # params.report's defaults, seed 0
+
+
 def test_bootstrap_interval_brackets_the_accuracy_and_narrows_with_more_images():
-    small, large = bootstrap_interval([True, False] * 10), bootstrap_interval([True, False] * 1000)
+    small, large = bootstrap_interval([True, False] * 10, *U), bootstrap_interval([True, False] * 1000, *U)
     for iv in (small, large):
         assert iv.low < 0.5 < iv.high and iv.estimate == 0.5
     assert (large.high - large.low) < (small.high - small.low) / 5
-    assert bootstrap_interval([True, False] * 10) == small  # seeded: the page is reproducible byte for byte
-    certain = bootstrap_interval([True] * 8)
+    assert bootstrap_interval([True, False] * 10, *U) == small  # seeded: the page is reproducible byte for byte
+    certain = bootstrap_interval([True] * 8, *U)
     assert certain.low == certain.high == 1.0  # every image right: nothing to resample
     with pytest.raises(ValueError):
-        bootstrap_interval([])
+        bootstrap_interval([], *U)
 
 
 def test_page_without_the_data_folders_says_what_is_missing(tmp_path):
@@ -42,7 +47,7 @@ def test_page_without_the_data_folders_says_what_is_missing(tmp_path):
     for m in ROW_METHODS[1:]:
         for r in (1, 2):
             study.add(m, r, {"accuracy": 0.3 + 0.1 * r, "CS": 0.2})
-    page = write_index(study, tmp_path / "reports", "synthetic", Inputs(tmp_path)).read_text()
+    page = write_index(build(study, "synthetic", ReportParams(), 0, tmp_path), tmp_path / "reports").read_text()
     assert "no per-image predictions on disk" in page
     assert "data/dataset not pulled" in page and "data/select, data/describe not pulled" in page
     assert "50.0" in page  # round 2 accuracy, as a percentage
@@ -54,7 +59,7 @@ def test_intervals_bracket_the_accuracy_of_the_metrics_files(micro_project):
     Table 1's accuracy, cell by cell."""
     root, _ = micro_project
     study = study_from_files(2, root)
-    intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, root)
+    intervals = build(study, "micro", ReportParams(), 0, root).intervals
     assert set(intervals) == {(m, r) for m in ROW_METHODS for r in study.rounds_of(m)}
     for (m, r), iv in intervals.items():
         assert iv.estimate == pytest.approx(study.mean(m, r, "accuracy"))

@@ -9,7 +9,7 @@ import torch
 import yaml
 from PIL import Image
 
-from selfsynth.core.params import WORLD_SIZES, MixParams, ParamsError, parse_params
+from selfsynth.core.params import WORLD_SIZES, MixParams, ParamsError, ReportParams, parse_params
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
 from selfsynth.metrics.explanation import explanation_scores
@@ -20,8 +20,8 @@ from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wel
 from selfsynth.method.reject import (choice_matters, keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
                                  rejection_stats)
 from selfsynth.method.synthesize import template_answer
+from selfsynth.report.claims import decide, differences_markdown
 from selfsynth.report.intervals import metric_interval, paired_difference
-from selfsynth.report.verdict import decide, differences_markdown
 from selfsynth.world.attributes import FAMILIES
 from tests.conftest import REPO
 
@@ -219,6 +219,9 @@ def test_name_spans_and_masked_perplexity_ignore_the_class_names():
 
 # --- intervals and the verdict ---------------------------------------------------------------------
 
+U = (ReportParams().bootstrap, ReportParams().confidence, 0)  # params.report's defaults, the study's seed 0
+
+
 def rows(acc, seed, n=200):
     rng = np.random.default_rng(seed)
     return [{"id": f"t{i}", "label": 0, "predicted": int(rng.random() >= acc), "scores": {"CS": float(rng.random() < acc)}}
@@ -226,23 +229,23 @@ def rows(acc, seed, n=200):
 
 
 def test_bootstrap_interval_covers_the_estimate_and_narrows_with_more_images():
-    small, large = metric_interval(rows(0.6, 0, 40), "accuracy"), metric_interval(rows(0.6, 0, 1000), "accuracy")
+    small, large = metric_interval(rows(0.6, 0, 40), "accuracy", *U), metric_interval(rows(0.6, 0, 1000), "accuracy", *U)
     assert small.low < small.estimate < small.high and large.low < large.estimate < large.high
     assert large.high - large.low < small.high - small.low
-    assert metric_interval(rows(0.6, 0), "FS") is None  # a score the rows do not carry
+    assert metric_interval(rows(0.6, 0), "FS", *U) is None  # a score the rows do not carry
 
 
 def test_paired_difference_uses_the_same_images_and_decides_claims():
     a, b = rows(0.8, 1), rows(0.4, 2)
-    d = paired_difference(a, b, "accuracy")
+    d = paired_difference(a, b, "accuracy", *U)
     assert d.low > 0 and decide(d) == "holds"
-    assert decide(paired_difference(b, a, "accuracy")) == "does not hold"
-    assert decide(paired_difference(a, rows(0.8, 3), "accuracy")) == "undecided"
+    assert decide(paired_difference(b, a, "accuracy", *U)) == "does not hold"
+    assert decide(paired_difference(a, rows(0.8, 3), "accuracy", *U)) == "undecided"
     # pairing: the same image hard for both methods cancels out -> narrower than unpaired noise
     hard = [{**r, "predicted": 1} for r in a[:100]] + a[100:]
     hard_b = [{**r, "predicted": 1} for r in a[:100]] + [{**r, "predicted": 1 - r["predicted"] if i % 10 == 0 else r["predicted"]}
                                                            for i, r in enumerate(a[100:])]
-    paired = paired_difference(hard, hard_b, "accuracy")
+    paired = paired_difference(hard, hard_b, "accuracy", *U)
     assert paired.high - paired.low < 0.1
 
 
@@ -366,6 +369,6 @@ def test_llm_judge_verdicts_replace_the_offline_ee_and_cs_in_the_intervals():
     rows_ = [{"id": "a", "label": 0, "predicted": 0, "scores": {"EE": 0.0, "CS": 0.0}, "judge": {"EE": True, "CS": 8.0}},
              {"id": "b", "label": 0, "predicted": 0, "scores": {"EE": 0.0, "CS": 0.0}, "judge": {"EE": None, "CS": 6.0}},
              {"id": "c", "task": "attribute", "correct": True}]  # general-ability rows are not test images
-    assert metric_interval(rows_, "EE").estimate == 1.0 and metric_interval(rows_, "EE").n == 1  # unparsed left out
-    assert np.isclose(metric_interval(rows_, "CS").estimate, 0.7)  # the paper's 0-1 scale
-    assert metric_interval(rows_, "accuracy").n == 2
+    assert metric_interval(rows_, "EE", *U).estimate == 1.0 and metric_interval(rows_, "EE", *U).n == 1  # unparsed left out
+    assert np.isclose(metric_interval(rows_, "CS", *U).estimate, 0.7)  # the paper's 0-1 scale
+    assert metric_interval(rows_, "accuracy", *U).n == 2

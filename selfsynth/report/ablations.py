@@ -14,12 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.io import atomic_path
+from ..core.io import write_text
 from ..core.params import load_params
 from ..plots import plt, save_figure
 from ..tracking import params_key, tracking_uri
 from .study import Study
-from .tables import LABELS
+from .tables import LABELS, md_table
 from .tracked import method_runs, study_from_runs
 
 COMPARED = ("ours", "nofilter", "lge", "nl")
@@ -83,13 +83,12 @@ def seed_spread(uri: str, runs: list) -> tuple[str, Study] | None:
     return config, study_from_runs(uri, tagged(runs, "config", config))
 
 
-def spread_row(config: str, study: Study, rnd: int) -> str:
+def spread_row(config: str, study: Study, rnd: int) -> list[str]:
     def sd(m: str, r: int, score: str, scale: float, digits: int) -> str:
         v = study.spread(m, r, score)
         return "—" if v is None else f"± {v * scale:.{digits}f}"
-    cells = [sd("ours", 1, "accuracy", 100, 1), *(sd(m, rnd, "accuracy", 100, 1) for m in COMPARED),
-             sd("ours", rnd, "CS", 1, 3), sd("ours", rnd, "EE", 1, 2)]
-    return f"| sd over seeds {', '.join(map(str, study.seeds))} | config {config} | " + " | ".join(cells) + " |"
+    return [f"sd over seeds {', '.join(map(str, study.seeds))}", f"config {config}", sd("ours", 1, "accuracy", 100, 1),
+            *(sd(m, rnd, "accuracy", 100, 1) for m in COMPARED), sd("ours", rnd, "CS", 1, 3), sd("ours", rnd, "EE", 1, 2)]
 
 
 def _delta(arm: Arm, baseline: Arm, method: str, rnd: int, score: str, scale: float, digits: int) -> str:
@@ -102,17 +101,13 @@ def _delta(arm: Arm, baseline: Arm, method: str, rnd: int, score: str, scale: fl
 
 
 def ablation_table(baseline: Arm, others: list[Arm], rnd: int, spread: tuple[str, Study] | None = None) -> str:
-    head = ("| experiment | changes | " + " | ".join(f"{LABELS[m].split(' (')[0]} acc r1" for m in ("ours",)) + " | "
-            + " | ".join(f"{LABELS[m].split(' (')[0]} acc r{rnd}" for m in COMPARED) + f" | ours CS r{rnd} | ours EE r{rnd} |")
-    lines = [head, "|---" * (head.count("|") - 1) + "|"]
-    for arm in [baseline, *others]:
-        cells = [_delta(arm, baseline, "ours", 1, "accuracy", 100, 1),
-                 *(_delta(arm, baseline, m, rnd, "accuracy", 100, 1) for m in COMPARED),
-                 _delta(arm, baseline, "ours", rnd, "CS", 1, 3), _delta(arm, baseline, "ours", rnd, "EE", 1, 2)]
-        lines.append(f"| {arm.name} | {arm.changes or '—'} | " + " | ".join(cells) + " |")
-    if spread:
-        lines.append(spread_row(*spread, rnd))
-    return "\n".join(lines)
+    head = ["experiment", "changes", f"{LABELS['ours'].split(' (')[0]} acc r1",
+            *(f"{LABELS[m].split(' (')[0]} acc r{rnd}" for m in COMPARED), f"ours CS r{rnd}", f"ours EE r{rnd}"]
+    rows = [[arm.name, arm.changes or "—", _delta(arm, baseline, "ours", 1, "accuracy", 100, 1),
+             *(_delta(arm, baseline, m, rnd, "accuracy", 100, 1) for m in COMPARED),
+             _delta(arm, baseline, "ours", rnd, "CS", 1, 3), _delta(arm, baseline, "ours", rnd, "EE", 1, 2)]
+            for arm in [baseline, *others]]
+    return md_table(head, rows + ([spread_row(*spread, rnd)] if spread else []))
 
 
 def ablation_figure(baseline: Arm, others: list[Arm], rnd: int, out: Path, title: str) -> None:
@@ -159,8 +154,7 @@ yardstick a difference has to beat.
 
 {ablation_table(baseline, others, rnd, seed_spread(uri, runs))}
 """
-    with atomic_path(args.out / "ablations-study.md") as tmp:
-        tmp.write_text(text)
+    write_text(args.out / "ablations-study.md", text)
     ablation_figure(baseline, others, rnd, args.out / "ablations-study.png", f"study-level ablations — {title}")
     print(text)
     return 0

@@ -4,8 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..plots import plt, save_figure
+from .intervals import Interval
 from .study import ROW_METHODS, Study
 from .tables import LABELS
+
+COLORS = {"base": "#7f7f7f", "nl": "#ff7f0e", "lge": "#2ca02c", "ours": "#1f77b4", "nofilter": "#d62728"}
 
 
 def accuracy_over_rounds(study: Study, out: Path, title: str) -> None:
@@ -22,6 +25,32 @@ def accuracy_over_rounds(study: Study, out: Path, title: str) -> None:
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
+    save_figure(fig, out)
+
+
+def curves_figure(study: Study, intervals: dict[tuple[str, int], Interval], confidence: float, out: Path,
+                  title: str) -> None:
+    """Accuracy (with its interval over test images) and CS over the rounds, side by side: the two curves the
+    paper's claims are about. Round 0 is the base model, where every method starts."""
+    fig, (acc_ax, cs_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for m in ROW_METHODS[1:]:
+        rounds = [0, *study.rounds_of(m)]
+        cells = [("base", 0)] + [(m, r) for r in rounds[1:]]
+        acc = [100 * (study.mean(*c, "accuracy") or 0) for c in cells]
+        low = [a - 100 * intervals[c].low if c in intervals else 0 for a, c in zip(acc, cells)]
+        high = [100 * intervals[c].high - a if c in intervals else 0 for a, c in zip(acc, cells)]
+        acc_ax.errorbar(rounds, acc, yerr=[low, high], marker="o", capsize=3, color=COLORS[m], label=LABELS[m])
+        cs = [study.mean(*c, "CS") for c in cells]
+        cs_ax.plot([r for r, v in zip(rounds, cs) if v is not None], [v for v in cs if v is not None], marker="o",
+                   color=COLORS[m], label=LABELS[m])
+    acc_ax.set_ylabel(f"accuracy (%), {confidence * 100:g}% interval")
+    cs_ax.set_ylabel("CS (concept score)")
+    for ax in (acc_ax, cs_ax):
+        ax.set_xlabel("round (0 = base model)")
+        ax.set_xticks(range(0, study.rounds + 1))
+        ax.grid(alpha=0.3)
+    cs_ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     save_figure(fig, out)
 
 

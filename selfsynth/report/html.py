@@ -2,33 +2,28 @@
 
 Everything is inline — CSS, the curves figure and the test images as base64 PNGs — so the file can
 be mailed, attached to an MLflow run or opened from a laptop without the repo or a CDN. The page
-reads what the pipeline already wrote: the Study (metrics files), the per-image predictions
-(data/eval), the world (data/dataset), the descriptions (data/describe) and Z* (data/select). Any of
-the data folders may be missing (a study whose data was not pulled); its section then says so.
+renders the StudyReport (report.model) that table1.md renders too, plus what only it shows: the
+world (data/dataset), the descriptions (data/describe) and Z* (data/select). Any of the data
+folders may be missing (a study whose data was not pulled); its section then says so.
 """
 from __future__ import annotations
 
 import base64
 import html
 import io
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..core.io import atomic_path
-from ..core.layout import METHODS, predictions_path
-from ..core.params import ReportParams
+from ..core.io import read_json, read_jsonl, write_text
 from ..dataset.images import load_rgb
 from ..instrument.checks import Check, untestable
-from ..plots import plt, save_figure
 from .claims import check_claims, claims, paper_effect
-from .intervals import Interval, accuracy_intervals, correct, explain_rows, read_rows
+from .figures import COLORS, curves_figure
+from .intervals import correct, explain_rows, fmt_interval
+from .model import StudyReport
 from .study import ROW_METHODS, Study
-from .tables import LABELS
-from .verdict import fmt_interval
+from .tables import FINAL_SCORES, LABELS
 
-COLORS = {"base": "#7f7f7f", "nl": "#ff7f0e", "lge": "#2ca02c", "ours": "#1f77b4", "nofilter": "#d62728"}
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
 main{max-width:1100px;margin:0 auto;padding:24px 28px 60px}
@@ -53,15 +48,6 @@ th:first-child,td:first-child,td.l,th.l{text-align:left}th{background:#eef1f5;fo
 """
 
 
-@dataclass(frozen=True)
-class Inputs:
-    """Where the page's inputs live (the working directory of a DVC stage by default)."""
-    root: Path = Path(".")
-
-    def path(self, rel: str | Path) -> Path:
-        return self.root / rel
-
-
 def esc(text) -> str:
     return html.escape(str(text))
 
@@ -73,37 +59,6 @@ def png_data_uri(path: Path, max_side: int = 256) -> str:
     buf = io.BytesIO()
     im.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-# ---- figures -------------------------------------------------------------------------------------
-
-def curves_figure(study: Study, intervals: dict[tuple[str, int], Interval], out: Path, title: str) -> None:
-    """Accuracy (with its 95% interval) and CS over the rounds, side by side: the two curves the
-    paper's claims are about. Round 0 is the base model, where every method starts."""
-    fig, (acc_ax, cs_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for m in METHODS:
-        rounds = [0, *study.rounds_of(m)]
-        cells = [("base", 0)] + [(m, r) for r in rounds[1:]]
-        acc = [100 * (study.mean(*c, "accuracy") or 0) for c in cells]
-        low = [a - 100 * intervals[c].low if c in intervals else 0 for a, c in zip(acc, cells)]
-        high = [100 * intervals[c].high - a if c in intervals else 0 for a, c in zip(acc, cells)]
-        acc_ax.errorbar(rounds, acc, yerr=[low, high], marker="o", capsize=3, color=COLORS[m], label=LABELS[m])
-        cs = [study.mean(*c, "CS") for c in cells]
-        cs_ax.plot([r for r, v in zip(rounds, cs) if v is not None], [v for v in cs if v is not None], marker="o",
-                   color=COLORS[m], label=LABELS[m])
-    acc_ax.set_ylabel("accuracy (%), 95% interval")
-    cs_ax.set_ylabel("CS (concept score)")
-    for ax in (acc_ax, cs_ax):
-        ax.set_xlabel("round (0 = base model)")
-        ax.set_xticks(range(0, study.rounds + 1))
-        ax.grid(alpha=0.3)
-    cs_ax.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    save_figure(fig, out)
 
 
 # ---- sections ------------------------------------------------------------------------------------
@@ -119,7 +74,8 @@ def _acc_cell(study: Study, intervals: dict, m: str, r: int) -> str:
     return f"<td>{100 * mean:.1f}{ci}</td>"
 
 
-def table1_html(study: Study, intervals: dict) -> str:
+def table1_html(report: StudyReport) -> str:
+    study, intervals = report.study, report.intervals
     head = "".join(f"<th>round {r}</th>" for r in range(0, study.rounds + 1))
     rows = []
     for m in ROW_METHODS:
@@ -128,22 +84,19 @@ def table1_html(study: Study, intervals: dict) -> str:
         rows.append(f"<tr><td><b style='color:{COLORS[m]}'>■</b> {esc(LABELS[m])}</td>{cells}</tr>")
     n = sorted({iv.n for iv in intervals.values()})
     note = (f"Accuracy (%) on the test images (strict: the first class the answer names). Under each figure, "
-            f"its 95% bootstrap interval over the {'/'.join(map(str, n))} test images (2,000 resamples of the "
-            f"per-image predictions, one seed)." if intervals else
+            f"its {report.uncertainty.confidence * 100:g}% bootstrap interval over the {'/'.join(map(str, n))} test "
+            f"images ({report.uncertainty.bootstrap:,} resamples of the per-image predictions, one seed)." if intervals else
             "Accuracy (%); no per-image predictions on disk (data/eval not pulled), so no intervals.")
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table><p class=note>{note}</p>"
 
 
 def final_scores_html(study: Study) -> str:
-    cols = [("accuracy", "acc %", 100, 1), ("accuracy_lenient", "acc lenient %", 100, 1), ("EE", "EE", 1, 2),
-            ("CS", "CS", 1, 3), ("grounding", "grounding", 1, 3), ("FS", "FS ↓", 1, 0),
-            ("general_ability", "general ability", 1, 3)]
-    head = "".join(f"<th>{esc(c[1])}</th>" for c in cols)
+    head = "".join(f"<th>{esc(head)}</th>" for _, _, head, _, _ in FINAL_SCORES)
     rows = []
     for m in ROW_METHODS:
         r = study.rounds_of(m)[-1]
         cells = "".join(f"<td>{'—' if (v := study.mean(m, r, k)) is None else f'{v * s:.{d}f}'}</td>"
-                        for k, _, s, d in cols)
+                        for k, _, _, s, d in FINAL_SCORES)
         rows.append(f"<tr><td>{esc(LABELS[m])} (round {r})</td>{cells}</tr>")
     return f"<table><tr><th>method</th>{head}</tr>{''.join(rows)}</table>"
 
@@ -151,7 +104,7 @@ def final_scores_html(study: Study) -> str:
 def claims_html(study: Study, described: list[tuple[str, str, str]] | None = None,
                 over_seeds: tuple[int, list[dict] | None] = (0, None)) -> str:
     """The seeds verdict (report.seeds) when reports/seeds.json holds ≥ 2 seeds of this configuration;
-    then this seed's paired differences, described, not decided (report.verdict); without per-image
+    then this seed's paired differences, described, not decided (report.claims); without per-image
     rows, the means."""
     n, rows = over_seeds
     css = {"holds": "ok", "does not hold": "no"}
@@ -179,15 +132,13 @@ def claims_html(study: Study, described: list[tuple[str, str, str]] | None = Non
     return verdict + seed
 
 
-def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[str, Path], count: int = 6) -> str:
+def gallery_html(report: StudyReport, names: list[str], images: dict[str, Path], count: int = 6) -> str:
     """A few test images with every method's answer at its last round; images where the methods
     disagree come first, since those are the ones that show what training changed."""
+    study = report.study
     k = study.rounds
-    answers: dict[str, dict[str, dict]] = {}
-    for m in ROW_METHODS:
-        path = inputs.path(predictions_path(m, study.rounds_of(m)[-1]))
-        if path.is_file():
-            answers[m] = {row["id"]: row for row in explain_rows(read_rows(path))}
+    answers = {m: {row["id"]: row for row in explain_rows(report.rows[cell])} for m in ROW_METHODS
+               if (cell := (m, study.rounds_of(m)[-1])) in report.rows}
     if not answers or not images:
         return "<p class=note>No per-image answers or test images on disk (data/eval, data/dataset not pulled).</p>"
     ids = [i for i in next(iter(answers.values())) if i in images and all(i in a for a in answers.values())]
@@ -212,17 +163,17 @@ def gallery_html(inputs: Inputs, study: Study, names: list[str], images: dict[st
             f"(base: round 0); ✓ when the first class named is the true one.</p>")
 
 
-def selection_html(inputs: Inputs, names: list[str], manifest: dict[str, dict], images: dict[str, Path],
+def selection_html(root: Path, names: list[str], manifest: dict[str, dict], images: dict[str, Path],
                    count: int = 3, descriptions_shown: int = 3) -> str:
     """Step 1.2 on a few training images: what the base model said about the image, the concepts
     Z* kept, and which of them the image really shows (the world records it; real data does not)."""
-    zpath, dpath = inputs.path("data/select/zstar.jsonl"), inputs.path("data/describe/descriptions.jsonl")
+    zpath, dpath = root / "data/select/zstar.jsonl", root / "data/describe/descriptions.jsonl"
     if not zpath.is_file() or not dpath.is_file() or not images:
         return "<p class=note>No Z* or descriptions on disk (data/select, data/describe not pulled).</p>"
     described: dict[str, list[str]] = {}
-    for d in _read_jsonl(dpath):
+    for d in read_jsonl(dpath):
         described.setdefault(d["id"], []).append(d["text"])
-    rows = [z for z in _read_jsonl(zpath) if z["id"] in images and z["id"] in described]
+    rows = [z for z in read_jsonl(zpath) if z["id"] in images and z["id"] in described]
     picked, seen = [], set()
     for z in rows:  # one image per class first, so the few shown are not all one species
         if z["label"] not in seen:
@@ -253,13 +204,13 @@ def selection_html(inputs: Inputs, names: list[str], manifest: dict[str, dict], 
 
 # ---- the page ------------------------------------------------------------------------------------
 
-def world_images(inputs: Inputs) -> tuple[list[str], dict[str, dict], dict[str, Path]]:
+def world_images(root: Path) -> tuple[list[str], dict[str, dict], dict[str, Path]]:
     """Class names, manifest rows and image paths by id; empty when data/dataset is not on disk."""
-    root = inputs.path("data/dataset")
+    root = root / "data/dataset"
     if not (root / "manifest.jsonl").is_file():
         return [], {}, {}
-    labels = json.loads((root / "labels.json").read_text())
-    manifest = {row["id"]: row for row in _read_jsonl(root / "manifest.jsonl")}
+    labels = read_json(root / "labels.json")
+    manifest = {row["id"]: row for row in read_jsonl(root / "manifest.jsonl")}
     paths = {i: root / row["image"] for i, row in manifest.items()}
     return [lab["name"] for lab in labels], manifest, {i: p for i, p in paths.items() if p.is_file()}
 
@@ -278,16 +229,12 @@ def checks_html(checks: Sequence[Check], k: int) -> str:
                else "<p class=note>Every check that can be computed passes.</p>"))
 
 
-def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs(),
-                described: list[tuple[str, str, str]] | None = None,
-                over_seeds: tuple[int, list[dict] | None] = (0, None), checks: Sequence[Check] = (),
-                uncertainty: ReportParams = ReportParams()) -> Path:
+def write_index(report: StudyReport, out_dir: Path) -> Path:
     """Write reports/curves.png and reports/index.html; returns the page's path."""
-    intervals = accuracy_intervals({m: study.rounds_of(m) for m in ROW_METHODS}, inputs.root,
-                                   uncertainty.bootstrap, uncertainty.confidence)
+    study, title, checks = report.study, report.title, report.checks
     curves = out_dir / "curves.png"
-    curves_figure(study, intervals, curves, f"accuracy and CS per round — {title}")
-    names, manifest, images = world_images(inputs)
+    curves_figure(study, report.intervals, report.uncertainty.confidence, curves, f"accuracy and CS per round — {title}")
+    names, manifest, images = world_images(report.root)
     curves_uri = "data:image/png;base64," + base64.b64encode(curves.read_bytes()).decode()
     page = f"""<!DOCTYPE html>
 <html lang=en><head><meta charset=utf-8><meta name=viewport content="width=device-width,initial-scale=1">
@@ -297,21 +244,19 @@ def write_index(study: Study, out_dir: Path, title: str, inputs: Inputs = Inputs
 <p class=sub>{esc(title)} · {study.rounds} rounds · this page is self-contained (no network)</p>
 <nav><a href="#table1">Table 1</a><a href="#instrument">Checks</a><a href="#curves">Curves</a><a href="#claims">Claims</a>
 <a href="#scores">All scores</a><a href="#gallery">Answers</a><a href="#selection">Concept selection</a></nav>
-<h2 id=table1>Table 1 — accuracy per round</h2>{table1_html(study, intervals)}
+<h2 id=table1>Table 1 — accuracy per round</h2>{table1_html(report)}
 {f"<h2 id=instrument>Can this run test the paper's claims? The instrument's checks</h2>{checks_html(checks, study.rounds)}" if checks else ""}
 <h2 id=curves>Accuracy and CS over the rounds</h2><img class=figure alt="accuracy and CS per round" src="{curves_uri}">
-<h2 id=claims>The paper's claims</h2>{claims_html(study, described, over_seeds)}
+<h2 id=claims>The paper's claims</h2>{claims_html(study, report.described, (report.seeds, report.over_seeds))}
 <h2 id=scores>Every score after the last round</h2>{final_scores_html(study)}
 <p class=note>EE, CS, grounding: the offline judges (or the LLM judge with evaluate.judge: llm); FS: perplexity
 under the base model, lower is better; general ability: attribute-question accuracy.</p>
-<h2 id=gallery>What each method answers (test images)</h2>{gallery_html(inputs, study, names, images)}
+<h2 id=gallery>What each method answers (test images)</h2>{gallery_html(report, names, images)}
 <h2 id=selection>Concept selection (step 1.2): Z* against what the image shows</h2>
-{selection_html(inputs, names, manifest, images)}
+{selection_html(report.root, names, manifest, images)}
 <p class=note>Tables as Markdown: table1.md, ablations.md; selection sweeps: select_beta.png, select_encoders.png,
 select_descriptions.png (all in reports/).</p>
 </main></body></html>
 """
-    out = out_dir / "index.html"
-    with atomic_path(out) as tmp:
-        tmp.write_text(page)
-    return out
+    write_text(out_dir / "index.html", page)
+    return out_dir / "index.html"

@@ -1,4 +1,5 @@
-"""Uncertainty of the verdict: bootstrap intervals over test images, and paired differences.
+"""Uncertainty of the verdict: bootstrap intervals over test images, paired differences, and
+intervals and p-values over seeds.
 
 Every metric of the evaluate stage is a mean over test images (grounding: summed grounded over
 summed cited features), and every prediction row of data/eval/<method>/round-<r>.jsonl carries its
@@ -8,21 +9,18 @@ images for both), which cancels the images' own difficulty.
 """
 from __future__ import annotations
 
-import json
+import statistics
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import bootstrap
-
-from ..core.layout import predictions_path
-from ..core.params import ReportParams
-
-N_BOOT, CONFIDENCE = ReportParams().bootstrap, ReportParams().confidence  # params.report's defaults, one home
+from scipy.stats import t as student_t
+from scipy.stats import ttest_1samp
 
 METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "FS_masked", "well_formed", "repeated_ngram")
 RATIOS = {"grounding": ("grounded", "cited")}  # micro-averaged: a ratio of sums, not a mean of ratios
+Rows = Mapping[tuple[str, int], Sequence[dict]]  # (method, round) -> prediction rows
 
 
 @dataclass(frozen=True)
@@ -37,10 +35,6 @@ class Interval:
 
     def fmt(self, scale: float = 1.0, digits: int = 3) -> str:
         return f"{self.estimate * scale:.{digits}f} [{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
-
-
-def read_rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 def explain_rows(rows: Sequence[dict]) -> list[dict]:
@@ -91,8 +85,7 @@ def _interval(data: tuple, statistic, point: float, n_boot: int, confidence: flo
     return Interval(point, float(lo), float(hi), n)
 
 
-def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = N_BOOT, confidence: float = CONFIDENCE,
-                    seed: int = 0) -> Interval | None:
+def metric_interval(rows: Sequence[dict], metric: str, n_boot: int, confidence: float, seed: int) -> Interval | None:
     """The metric over the test images and its bootstrap interval; None if no row has the score."""
     vals = image_values(rows, metric)
     if not vals:
@@ -102,8 +95,8 @@ def metric_interval(rows: Sequence[dict], metric: str, n_boot: int = N_BOOT, con
     return _interval((num, den), _ratio, point, n_boot, confidence, seed)
 
 
-def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, n_boot: int = N_BOOT,
-                      confidence: float = CONFIDENCE, seed: int = 0) -> Interval | None:
+def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: str, n_boot: int, confidence: float,
+                      seed: int) -> Interval | None:
     """metric(a) - metric(b) on the images both answered, resampled in pairs; None without shared images."""
     a, b = image_values(rows_a, metric), image_values(rows_b, metric)
     ids = sorted(a.keys() & b.keys())
@@ -121,7 +114,7 @@ def paired_difference(rows_a: Sequence[dict], rows_b: Sequence[dict], metric: st
     return _interval((an, ad, bn, bd), diff, point, n_boot, confidence, seed)
 
 
-def bootstrap_interval(hits: Sequence[bool], n_boot: int = N_BOOT, confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
+def bootstrap_interval(hits: Sequence[bool], n_boot: int, confidence: float, seed: int) -> Interval:
     """Percentile bootstrap of a share (e.g. correct answers); seeded, so a report is reproducible byte for byte."""
     x = np.asarray(hits, dtype=float)
     if x.size == 0:
@@ -129,14 +122,73 @@ def bootstrap_interval(hits: Sequence[bool], n_boot: int = N_BOOT, confidence: f
     return _interval((x, np.ones_like(x)), _ratio, float(x.mean()), n_boot, confidence, seed)
 
 
-def accuracy_intervals(methods_rounds: dict[str, list[int]], root: Path = Path("."), n_boot: int = N_BOOT,
-                       confidence: float = CONFIDENCE) -> dict[tuple[str, int], Interval]:
-    """(method, round) -> bootstrap interval of strict accuracy, for every cell whose predictions are
-    on disk (a study whose data was not pulled gets point estimates only)."""
-    out = {}
-    for method, rounds in methods_rounds.items():
-        for rnd in rounds:
-            path = root / predictions_path(method, rnd)
-            if path.is_file() and (rows := explain_rows(read_rows(path))):
-                out[(method, rnd)] = bootstrap_interval(correct(rows), n_boot, confidence)
-    return out
+def accuracy_intervals(rows: Rows, n_boot: int, confidence: float,
+                       seed: int) -> dict[tuple[str, int], Interval]:
+    """(method, round) -> bootstrap interval of strict accuracy, for every cell with explain answers."""
+    return {cell: bootstrap_interval(correct(answers), n_boot, confidence, seed)
+            for cell, r in rows.items() if (answers := explain_rows(r))}
+
+
+PERCENT = {"accuracy", "accuracy_lenient"}
+
+
+def display_scale(metric: str) -> tuple[float, int]:
+    """(scale, digits) a metric is printed with: accuracy in %, FS as perplexity, scores to 3 places."""
+    return (100.0, 1) if metric in PERCENT else (1.0, 3 if not metric.startswith("FS") else 1)
+
+
+def fmt_interval(iv: Interval | None, metric: str) -> str:
+    return "—" if iv is None else iv.fmt(*display_scale(metric))
+
+
+# ---- over seeds: a fresh machine's draw is one seed (report.seeds)
+
+BOUNDED = {"accuracy", "accuracy_lenient", "EE", "CS", "grounding", "well_formed", "repeated_ngram", "general_ability"}
+
+
+def bounds(metric: str, difference: bool = False) -> tuple[float, float] | None:
+    """The scale a mean (or a difference of two means) of this metric lives on; None: unbounded (FS)."""
+    if metric not in BOUNDED:
+        return None
+    return (-1.0, 1.0) if difference else (0.0, 1.0)
+
+
+def _t_interval(values: list[float], confidence: float, scale: tuple[float, float] | None, new_seed: bool) -> Interval | None:
+    if len(values) < 2:
+        return None
+    n, mean, sd = len(values), statistics.fmean(values), statistics.stdev(values)
+    half = student_t.ppf(0.5 + confidence / 2, n - 1) * sd * ((1 + 1 / n) if new_seed else 1 / n) ** 0.5
+    low, high = mean - half, mean + half
+    if scale is not None:
+        low, high = max(low, scale[0]), min(high, scale[1])
+    return Interval(mean, low, high, n)
+
+
+def mean_interval(values: list[float], confidence: float, scale: tuple[float, float] | None = None) -> Interval | None:
+    """Mean over seeds with its Student-t interval (n - 1 degrees of freedom), inside `scale`."""
+    return _t_interval(values, confidence, scale, new_seed=False)
+
+
+def prediction_interval(values: list[float], confidence: float, scale: tuple[float, float] | None = None) -> Interval | None:
+    """Where one new seed's figure should land: mean ± t·sd·√(1 + 1/n), inside `scale`."""
+    return _t_interval(values, confidence, scale, new_seed=True)
+
+
+def holm(p: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error over the list), in input order."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def t_test_p(diffs: list[float], against: float) -> float:
+    """Two-sided one-sample t-test p of the mean difference against a value; seeds that all agree
+    exactly are certain (0 if they differ from it, 1 if not)."""
+    if len(diffs) < 2:
+        return 1.0
+    if np.ptp(diffs) == 0:
+        return 0.0 if diffs[0] != against else 1.0
+    return float(ttest_1samp(diffs, against).pvalue)

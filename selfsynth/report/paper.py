@@ -1,5 +1,6 @@
 """The paper's Table 1 (Shi et al., ICLR 2025), printed beside ours for reference — never compared
 number to number: a 7B LLaVA on CUB is not a 0.6M-parameter model on a synthetic aviary."""
+from .tables import md_table
 
 PAPER_TABLE1 = [
     # dataset, base, NL r4, L+GE r4, ours r1..r4, ours EE / CS / FS, w/o filter r4
@@ -13,9 +14,7 @@ PAPER_TABLE1 = [
 
 
 def paper_table_markdown() -> str:
-    lines = ["| dataset | base | NL r4 | L+GE r4 | ours r1 → r4 | ours EE / CS / FS | w/o filter r4 |",
-             "|---|---|---|---|---|---|---|"]
-    for name, base, nl, lge, ours, ecf, nofilter in PAPER_TABLE1:
-        lines.append(f"| {name} | {base:.2f} | {nl:.2f} | {lge:.2f} | {', '.join(f'{x:.2f}' for x in ours)} | {ecf} | "
-                     f"{'—' if nofilter is None else f'{nofilter:.2f}'} |")
-    return "\n".join(lines)
+    return md_table(["dataset", "base", "NL r4", "L+GE r4", "ours r1 → r4", "ours EE / CS / FS", "w/o filter r4"],
+                    ([name, f"{base:.2f}", f"{nl:.2f}", f"{lge:.2f}", ", ".join(f"{x:.2f}" for x in ours), ecf,
+                      "—" if nofilter is None else f"{nofilter:.2f}"]
+                     for name, base, nl, lge, ours, ecf, nofilter in PAPER_TABLE1))

@@ -23,27 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import sys
 from collections import defaultdict
 from functools import reduce
 from pathlib import Path
 
-import numpy as np
-from scipy.stats import t as student_t
-from scipy.stats import ttest_1samp
-
-from ..core.io import atomic_path
+from ..core.io import write_text
 from ..core.params import Params, load_params
-from ..instrument.checks import untestable_by_name
 from ..tracking import params_key, tracking_uri
-from .claims import Claim, claims, paper_effect
+from .claims import claims_over_seeds, verdict_section
 from .figures import accuracy_over_rounds
-from .intervals import Interval
+from .intervals import bounds, fmt_interval, mean_interval, prediction_interval
 from .study import Study
-from .tables import LABELS, accuracy_table, text_quality_table
+from .tables import LABELS, accuracy_table, md_table, text_quality_table
 from .tracked import failed_checks, method_runs, study_from_runs
-from .verdict import EXCLUDED, FAILS, HOLDS, UNDECIDED, decide, fmt_interval
 
 log = logging.getLogger(__name__)
 # a fresh machine draws a new world and base model: these params move together, one value per seed
@@ -99,47 +92,6 @@ def saved_seeds(path: Path, params: Params) -> tuple[dict[int, Study], dict[int,
     return from_json(json.loads(path.read_text()), params_key(params, ("seed",))) if path.is_file() else ({}, {})
 
 
-BOUNDED = {"accuracy", "accuracy_lenient", "EE", "CS", "grounding", "well_formed", "repeated_ngram", "general_ability"}
-
-
-def bounds(metric: str, difference: bool = False) -> tuple[float, float] | None:
-    """The scale a mean (or a difference of two means) of this metric lives on; None: unbounded (FS)."""
-    if metric not in BOUNDED:
-        return None
-    return (-1.0, 1.0) if difference else (0.0, 1.0)
-
-
-def _t_interval(values: list[float], confidence: float, scale: tuple[float, float] | None, new_seed: bool) -> Interval | None:
-    if len(values) < 2:
-        return None
-    n, mean, sd = len(values), statistics.fmean(values), statistics.stdev(values)
-    half = student_t.ppf(0.5 + confidence / 2, n - 1) * sd * ((1 + 1 / n) if new_seed else 1 / n) ** 0.5
-    low, high = mean - half, mean + half
-    if scale is not None:
-        low, high = max(low, scale[0]), min(high, scale[1])
-    return Interval(mean, low, high, n)
-
-
-def mean_interval(values: list[float], confidence: float, scale: tuple[float, float] | None = None) -> Interval | None:
-    """Mean over seeds with its Student-t interval (n - 1 degrees of freedom), inside `scale`."""
-    return _t_interval(values, confidence, scale, new_seed=False)
-
-
-def prediction_interval(values: list[float], confidence: float, scale: tuple[float, float] | None = None) -> Interval | None:
-    """Where one new seed's figure should land: mean ± t·sd·√(1 + 1/n), inside `scale`."""
-    return _t_interval(values, confidence, scale, new_seed=True)
-
-
-def holm(p: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error over the list), in input order."""
-    order = sorted(range(len(p)), key=lambda i: p[i])
-    adjusted, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def pooled(studies: dict[int, Study]) -> Study:
     """All seeds in one Study (per cell: one value per seed) for the mean ± sd tables."""
     out = Study(max(s.rounds for s in studies.values()), seeds=sorted(studies))
@@ -153,100 +105,14 @@ def pooled(studies: dict[int, Study]) -> Study:
 def interval_table(studies: dict[int, Study], k: int, metrics: tuple[str, ...], confidence: float,
                    new_seed: bool = False) -> str:
     methods = [m for m in LABELS if m != "base" and any(m in s.metrics for s in studies.values())]
-    head = "| method | " + " | ".join(f"{m} r{r}" for m in metrics for r in (1, k)) + " |"
-    lines = [head, "|" + "---|" * (1 + 2 * len(metrics))]
     interval = prediction_interval if new_seed else mean_interval
-    for method in methods:
-        cells = []
-        for metric in metrics:
-            for rnd in (1, k):
-                values = [v for s in studies.values() if (v := s.mean(method, rnd, metric)) is not None]
-                cells.append(fmt_interval(interval(values, confidence, bounds(metric)), metric))
-        lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
-
-def _p(diffs: list[float], against: float) -> float:
-    """Two-sided one-sample t-test p of the mean difference against a value; seeds that all agree
-    exactly are certain (0 if they differ from it, 1 if not)."""
-    if len(diffs) < 2:
-        return 1.0
-    if np.ptp(diffs) == 0:
-        return 0.0 if diffs[0] != against else 1.0
-    return float(ttest_1samp(diffs, against).pvalue)
-
-
-def adjusted_verdict(mean: float, p_zero: float, p_paper: float | None, paper: float | None, alpha: float) -> str:
-    """The five-way verdict from Holm-adjusted p-values, as decide() reads an interval."""
-    if p_zero < alpha:
-        return HOLDS if mean > 0 else FAILS
-    if paper is not None and paper > 0 and p_paper is not None and p_paper < alpha and mean < paper:
-        return EXCLUDED
-    return UNDECIDED
-
-
-def claims_over_seeds(studies: dict[int, Study], k: int, confidence: float,
-                      failed: dict[int, list[str]] | None = None) -> list[dict]:
-    """Per claim: the per-seed differences a − b, their mean with its t-interval, raw and Holm-adjusted
-    p-values (against 0 and against the paper's effect), the raw and adjusted verdicts. Sanity checks
-    are shown but left out of Holm's family; a claim that a check failed on any seed concerns
-    (`failed`: {seed: failed check names}) cannot be tested."""
-    rows = []
-    for c in claims(k):
-        diffs = [a - b for s in studies.values()
-                 if (a := s.mean(*c.a, c.metric)) is not None and (b := s.mean(*c.b, c.metric)) is not None]
-        iv = mean_interval(diffs, confidence, bounds(c.metric, difference=True))
-        rows.append({"claim": c, "diffs": diffs, "interval": iv, "wins": sum(d > 0 for d in diffs),
-                     "p_zero": _p(diffs, 0.0), "p_paper": None if c.paper is None else _p(diffs, c.paper)})
-    family = [r for r in rows if not r["claim"].sanity]
-    for key in ("p_zero", "p_paper"):
-        tested = [r for r in family if r[key] is not None]
-        for r, adj in zip(tested, holm([r[key] for r in tested])):
-            r[key + "_holm"] = adj
-    alpha = 1 - confidence
-    for r in rows:
-        c, iv = r["claim"], r["interval"]
-        blocked = {seed: names for seed, f in sorted((failed or {}).items()) if seed in studies
-                   and (names := untestable_by_name(c, f))}
-        if blocked:
-            r["raw"] = r["adjusted"] = "cannot be tested (" + "; ".join(
-                f"seed {seed}: {', '.join(names)}" for seed, names in blocked.items()) + ")"
-        elif iv is None:
-            r["raw"] = r["adjusted"] = "undecided (fewer than 2 seeds)"
-        elif c.sanity:
-            r["raw"] = r["adjusted"] = f"sanity check: {decide(iv)}"
-        else:
-            r["raw"] = decide(iv, c.paper)
-            r["adjusted"] = adjusted_verdict(iv.estimate, r["p_zero_holm"], r.get("p_paper_holm"), c.paper, alpha)
-    return rows
-
-
-def verdict_table(rows: list[dict]) -> str:
-    lines = ["| claim | paper (CUB) | mean difference [interval] | seeds a > b | p (Holm) | p vs paper (Holm) | "
-             "verdict, raw | **verdict, Holm** |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        c: Claim = r["claim"]
-        p0 = "—" if c.sanity else f"{r['p_zero']:.3g} ({r['p_zero_holm']:.3g})"
-        pe = "—" if r["p_paper"] is None or c.sanity else f"{r['p_paper']:.3g} ({r['p_paper_holm']:.3g})"
-        lines.append(f"| {c.text} | {paper_effect(c)} | {fmt_interval(r['interval'], c.metric)} | {r['wins']} of "
-                     f"{len(r['diffs'])} | {p0} | {pe} | {r['raw']} | **{r['adjusted']}** |")
-    return "\n".join(lines)
-
-
-def verdict_section(rows: list[dict], confidence: float) -> str:
-    """The claims' rows of claims_over_seeds as Markdown, with what each verdict means."""
-    pct = round(confidence * 100)
-    return f"""Each claim compares two cells seed by seed (the same world and test images), then the mean of
-those differences with its {pct} % t-interval over seeds. Verdicts: **holds** (above 0), **does not
-hold** (below 0), **the paper's effect is excluded** (wholly below the paper's CUB effect, not below
-0: the effect is not reproduced at its size), **undecided** (too few seeds to tell), **cannot be
-tested** (an instrument check that concerns the claim failed on a seed). The raw verdict reads the
-interval; the Holm verdict reads the two-sided t-test p-values (against 0, and against the paper's
-effect), Holm-adjusted over the {sum(not r["claim"].sanity for r in rows)} claims that count. The sanity check is true by
-construction and is left out of the family. The paper's effects are CUB with LLaVA-1.5-7B
-(accuracy in points): a bar for the size of an effect, not a number this testbed should match.
-
-{verdict_table(rows)}"""
+    def cell(method: str, rnd: int, metric: str) -> str:
+        values = [v for s in studies.values() if (v := s.mean(method, rnd, metric)) is not None]
+        return fmt_interval(interval(values, confidence, bounds(metric)), metric)
+    return md_table(["method", *(f"{m} r{r}" for m in metrics for r in (1, k))],
+                    ([LABELS[method], *(cell(method, rnd, metric) for metric in metrics for rnd in (1, k))]
+                     for method in methods))
 
 
 def report(studies: dict[int, Study], title: str, confidence: float, failed: dict[int, list[str]]) -> str:
@@ -315,10 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, studies))}, config {config}"
     text = report(studies, title, params.report.confidence, failed)
-    with atomic_path(args.out / "table1-seeds.md") as tmp:
-        tmp.write_text(text)
-    with atomic_path(saved) as tmp:
-        tmp.write_text(json.dumps(to_json(studies, config, failed), indent=1) + "\n")
+    write_text(args.out / "table1-seeds.md", text)
+    write_text(saved, json.dumps(to_json(studies, config, failed), indent=1) + "\n")
     accuracy_over_rounds(pooled(studies), args.out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
     print(text)
     return 0

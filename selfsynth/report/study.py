@@ -45,7 +45,7 @@ class Study:
 def study_from_files(rounds: int, root: Path = Path(".")) -> Study:
     study = Study(rounds)
     for method in ROW_METHODS:
-        for rnd in ([0] if method == "base" else range(1, rounds + 1)):
+        for rnd in study.rounds_of(method):
             path = root / metrics_path(method, rnd)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: missing — run the evaluation of {method} round {rnd} first")
