@@ -146,6 +146,12 @@ def _study_run_id(mlflow, experiment, params: Params, tags: dict[str, str]) -> s
     return run.info.run_id
 
 
+def log_round(mlf, metrics: dict, rnd: int) -> None:
+    """A round's metrics file into the active method run, the round as the step: the evaluate
+    stage's, or the report's for a round whose stage DVC served from its cache."""
+    mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=rnd)
+
+
 def finish_study(params: Params) -> None:
     """The report stage has written the study: its run ends."""
     mlflow, experiment = _experiment(params)

@@ -25,7 +25,7 @@ from selfsynth.metrics.rows import explain_rows
 from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.preflight import stage_start
 from selfsynth.process.resume import Partial, run_units
-from selfsynth.tracking import flatten, log_answers, method_run
+from selfsynth.tracking import log_answers, log_round, method_run
 from stages import summarize
 
 log = logging.getLogger("evaluate")
@@ -90,7 +90,7 @@ def main(rnd: int, methods: list[str]) -> None:
         write_json(metrics_path(method, r), metrics)
         for run in (METHODS if method == "base" else (method,)):  # round 0, the base model, starts every method's curve
             with method_run(params, run) as mlf:
-                mlf.log_metrics({k: v for k, v in flatten(metrics).items() if isinstance(v, (int, float))}, step=r)
+                log_round(mlf, metrics, r)
                 log_answers(mlf, explain_rows(predictions), dataset.class_names, r)
         log.info("%s round %d: %s", method, r, metrics)
     partial.done()

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("reports"))
     args = ap.parse_args(argv)
     params = load_params()
-    uri, experiment = tracking_uri(params), params.tracking.experiment or params.dataset.name
+    uri, experiment = tracking_uri(params), params.experiment
     try:
         runs = method_runs(uri, experiment)
         baseline, others = arms(uri, runs, params_key(params), args.names)

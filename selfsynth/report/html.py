@@ -19,7 +19,8 @@ from ..dataset.images import load_rgb
 from ..instrument.checks import Check, untestable
 from .claims import check_claims, claims, paper_effect
 from .figures import COLORS, curves_figure
-from .intervals import correct, explain_rows, fmt_interval
+from ..metrics.rows import explain_rows
+from .intervals import correct, fmt_interval
 from .model import StudyReport
 from .study import ROW_METHODS, Study
 from .tables import FINAL_SCORES, LABELS

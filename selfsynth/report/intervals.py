@@ -18,6 +18,8 @@ from scipy.stats import bootstrap
 from scipy.stats import t as student_t
 from scipy.stats import ttest_1samp
 
+from ..metrics.rows import explain_rows
+
 METRICS = ("accuracy", "accuracy_lenient", "EE", "CS", "grounding", "FS", "FS_masked", "well_formed", "repeated_ngram")
 RATIOS = {"grounding": ("grounded", "cited")}  # micro-averaged: a ratio of sums, not a mean of ratios
 Rows = Mapping[tuple[str, int], Sequence[dict]]  # (method, round) -> prediction rows
@@ -35,11 +37,6 @@ class Interval:
 
     def fmt(self, scale: float = 1.0, digits: int = 3) -> str:
         return f"{self.estimate * scale:.{digits}f} [{self.low * scale:.{digits}f}, {self.high * scale:.{digits}f}]"
-
-
-def explain_rows(rows: Sequence[dict]) -> list[dict]:
-    """The explain answers (general-ability rows carry a task)."""
-    return [r for r in rows if "task" not in r]
 
 
 def correct(rows: Sequence[dict]) -> list[bool]:

@@ -10,7 +10,7 @@ from ..core.io import read_json
 from ..core.layout import metrics_path, model_dir, round_dir
 from ..core.params import Params
 from ..lmm.mlflow_model import log_adapter_model
-from ..tracking import flatten, method_run, mlflow_run, project_root, study_run_name
+from ..tracking import finish_study, log_round, method_run, mlflow_run, project_root, study_run_name
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +22,7 @@ def fill_rounds(mlf, method: str, k: int) -> list[int]:
     have = {m.step for m in mlf.MlflowClient().get_metric_history(run_id, "accuracy")}
     missing = sorted(set(range(k + 1)) - have)
     for rnd in missing:
-        values = flatten(read_json(metrics_path("base" if rnd == 0 else method, rnd)))
-        mlf.log_metrics({key: v for key, v in values.items() if isinstance(v, (int, float))}, step=rnd)
+        log_round(mlf, read_json(metrics_path("base" if rnd == 0 else method, rnd)), rnd)
     return missing
 
 
@@ -40,8 +39,7 @@ def record_study(params: Params, methods: tuple[str, ...], report_files: list[Pa
     with mlflow_run(params, "report", stage="report") as mlf:
         for path in report_files:
             mlf.log_artifact(str(path))
-        parent = mlf.get_run(mlf.active_run().info.run_id).data.tags["mlflow.parentRunId"]
-    mlf.MlflowClient().set_terminated(parent)  # the study's run now spans its first stage to its report
+    finish_study(params)  # the study's run spans its first stage to its report
 
 
 def register_adapter(mlf, run, params: Params, method: str) -> None:

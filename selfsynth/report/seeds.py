@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("reports"))
     args = ap.parse_args(argv)
     params = load_params()
-    uri, experiment = tracking_uri(params), params.tracking.experiment or params.dataset.name
+    uri, experiment = tracking_uri(params), params.experiment
     config = params_key(params, ("seed",))
     saved = args.out / "seeds.json"
     studies, failed = saved_seeds(saved, params)
