@@ -64,7 +64,7 @@ notebook: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/jupyter lab notebooks/analysis.ipynb
 
 mlflow: $(STAMP)  # the runs of the first experiment (this MLflow opens every experiment on its GenAI overview)
-	@echo "runs: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning"
+	@echo "runs: http://127.0.0.1:5000/#/experiments/1/runs?workflowType=machine_learning&compareRunsMode=CHART"
 	$(BIN)/mlflow ui --host 127.0.0.1 --backend-store-uri sqlite:///mlflow.db
 
 clean:

@@ -191,7 +191,7 @@ def mlflow_run(params: Params, run_name: str, **tags) -> Iterator[object]:
 def method_run(params: Params, method: str) -> Iterator[object]:
     """The one run of a method in this study, reopened by every stage that measures it: metrics
     carry the round as their step (0 = the base model), so the UI draws accuracy over rounds, and
-    training curves go in live (round-<r>/loss). Not nested under the study's run but beside it
+    training curves go in live (round-<r>.loss). Not nested under the study's run but beside it
     (tag study_run): the chart view draws the runs it lists, and a nested run is hidden under its
     collapsed parent."""
     mlflow, experiment = _experiment(params)

@@ -67,7 +67,7 @@ def fit(job: tuple) -> dict:
                                augment=Augment(seed) if p.augment else None, validation=validation,
                                patience=conv.patience, early_stopping_threshold=conv.early_stopping_threshold,
                                peft_config=lora, desc=f"train {method} round {rnd}", save_steps=params.resume.save_steps,
-                               mlflow_prefix=f"round-{rnd}/")
+                               mlflow_prefix=f"round-{rnd}.")
     trainable = trainable_summary(model)
     if not is_main_process():  # several GPUs: the other ranks trained their shares; rank 0 saves
         wait_for_everyone()

@@ -100,11 +100,12 @@ def test_the_training_curves_go_live_to_the_open_mlflow_run_under_their_rounds_p
         mlflow.log_param("study_param", 1)
         sft.train(model, processor, examples(tmp_path, 8), out_dir=tmp_path / "out", epochs=2, batch_size=2, lr=1e-3,
                   warmup_steps=0.0, weight_decay=0.0, seed=0, logging_steps=1, validation=examples(tmp_path, 2),
-                  patience=5, mlflow_prefix="round-2/")
+                  patience=5, mlflow_prefix="round-2.")
         client = mlflow.MlflowClient()
         assert mlflow.active_run().info.run_id == run.info.run_id  # still open: the stage logs more into it
-    loss = client.get_metric_history(run.info.run_id, "round-2/loss")
+    loss = client.get_metric_history(run.info.run_id, "round-2.loss")
     assert [m.step for m in loss] == list(range(1, 9))
-    assert len(client.get_metric_history(run.info.run_id, "round-2/eval_loss")) == 2
-    assert "round-2/epoch" not in client.get_run(run.info.run_id).data.metrics
+    assert len(client.get_metric_history(run.info.run_id, "round-2.eval_loss")) == 2
+    assert {k for k in client.get_run(run.info.run_id).data.metrics} == {
+        "round-2.loss", "round-2.eval_loss", "round-2.learning_rate", "round-2.grad_norm"}  # curves only
     assert client.get_run(run.info.run_id).data.params == {"study_param": "1"}

@@ -238,9 +238,13 @@ class SFTTrainerOwnLoss(SFTTrainer):
 
 
 class MLflowLive(MLflowCallback):
-    """transformers' own MLflow reporting, into the run the caller holds open, with its keys under
-    `prefix` ("round-2/loss"): one method run shows every round's curves, live. The training
-    arguments are not logged as params (MLFLOW_MAX_LOG_PARAMS=0): the run holds the study's."""
+    """transformers' own MLflow reporting, into the run the caller holds open, its curves named
+    `prefix` + key ("round-2.loss"): one method run shows every round's curves, live. Only the
+    curves (CURVES): timings and the epoch would crowd the chart view, which lists charts by name
+    with accuracy first (a "/" would open a section of its own above them). The training arguments
+    are not logged as params (MLFLOW_MAX_LOG_PARAMS=0): the run holds the study's."""
+
+    CURVES = ("loss", "eval_loss", "learning_rate", "grad_norm")
 
     def __init__(self, prefix: str):
         super().__init__()
@@ -251,8 +255,7 @@ class MLflowLive(MLflowCallback):
         super().setup(args, state, model)
 
     def on_log(self, args, state, control, logs, model=None, **kwargs):
-        # "epoch" comes with both the step's and the evaluation's log at an epoch's end: logged once, not twice
-        super().on_log(args, state, control, {f"{self.prefix}{k}": v for k, v in logs.items() if k != "epoch"},
+        super().on_log(args, state, control, {f"{self.prefix}{k}": v for k, v in logs.items() if k in self.CURVES},
                        model=model, **kwargs)
 
 
