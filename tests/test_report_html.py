@@ -82,7 +82,8 @@ def test_the_report_stage_writes_a_self_contained_page(micro_project):
 
 
 def _screenshot(page: Path, out: Path) -> np.ndarray:
-    subprocess.run([str(REPO / "scripts/screenshot_report.sh"), str(page), str(out), "1280,2400"], check=True,
+    # the whole page: the gallery's photos sit below the checks and claims
+    subprocess.run([str(REPO / "scripts/screenshot_report.sh"), str(page), str(out), "1280,6000"], check=True,
                    capture_output=True, timeout=120)
     return np.asarray(Image.open(out).convert("RGB"))
 
