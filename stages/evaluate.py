@@ -35,9 +35,13 @@ def judge_cache(rnd: int) -> Path:
     return Path(f"data/eval/llm_judge/round-{rnd}.json")
 
 
+_reference: tuple = ()  # the base model and its processor: loaded once, inherited by the forked workers, not pickled
+
+
 def assess(job: tuple) -> tuple[dict, list[dict]]:
     """Evaluate one method's model; runs in a worker process, so it only computes."""
-    params, dataset, concepts, method, rnd, (reference, ref_processor) = job
+    params, dataset, concepts, method, rnd = job
+    reference, ref_processor = _reference
     p = params.evaluate
     if p.backend == "hf":  # the base model is loaded once, for both roles
         model, processor = (reference, ref_processor) if rnd == 0 else load_lmm(model_dir(method, rnd))
@@ -76,16 +80,17 @@ def main(rnd: int, methods: list[str]) -> None:
     if params.evaluate.judge == "llm":  # before generating, not after
         llm = params.evaluate.llm_judge
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
-    reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model; loaded once
-    jobs = [(params, dataset, concepts, m, 0 if m == "base" else rnd, reference) for m in methods]
+    global _reference
+    _reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model
+    jobs = [(params, dataset, concepts, m, 0 if m == "base" else rnd) for m in methods]
     partial = Partial(f"evaluate-round-{rnd}", params, [DATASET, "data/concepts.json", "prompts",
-                                                        *{model_dir(m, r) for *_, m, r, _ref in jobs}])
-    results = run_units(assess, jobs, [f"{m}-round-{r}" for *_, m, r, _ref in jobs], partial, params.workers,
+                                                        *{model_dir(m, r) for *_, m, r in jobs}])
+    results = run_units(assess, jobs, [f"{m}-round-{r}" for *_, m, r in jobs], partial, params.workers,
                         params.threads, "methods")
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
         results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
                    for metrics, predictions in results]
-    for (*_, method, r, _ref), (metrics, predictions) in zip(jobs, results):
+    for (*_, method, r), (metrics, predictions) in zip(jobs, results):
         write_jsonl(predictions_path(method, r), predictions)
         write_json(metrics_path(method, r), metrics)
         for run in (METHODS if method == "base" else (method,)):  # round 0, the base model, starts every method's curve
@@ -95,7 +100,7 @@ def main(rnd: int, methods: list[str]) -> None:
         log.info("%s round %d: %s", method, r, metrics)
     partial.done()
     summarize(", ".join(f"{m} r{r} accuracy {x['accuracy']:.3f} CS {x['CS']:.3f}"
-                        for (*_, m, r, _ref), (x, _) in zip(jobs, results)))
+                        for (*_, m, r), (x, _) in zip(jobs, results)))
 
 
 if __name__ == "__main__":

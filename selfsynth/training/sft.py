@@ -263,7 +263,8 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
           warmup_steps: float, weight_decay: float, seed: int, lr_scheduler_type: str = "cosine", augment=None,
           logging_steps: int = 10, desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
           early_stopping_threshold: float = 0.0, peft_config=None, save_steps: int | None = None,
-          loader_workers: int = 0, extra_args: dict | None = None, mlflow_prefix: str | None = None) -> tuple[object, History]:
+          loader_workers: int = 0, extra_args: dict | None = None,
+          mlflow_prefix: str | None = None) -> tuple[object, History]:
     """Train model with TRL's SFTTrainer; return the trained model (with `peft_config`, the PEFT model
     around it, LoRA drawn after seeding with `seed`) and its loss history. With save_steps, a checkpoint
     every save_steps optimizer steps in out_dir (the last one kept), and a run that finds one there
