@@ -88,7 +88,8 @@ def stage_spec(root: Path, name: str) -> tuple[list[str], list[str]]:
 def measured(cmd: list[str], root: Path) -> dict:
     """Run cmd in root; its wall time and the peak of its process tree's summed resident memory."""
     start, peak = time.perf_counter(), 0
-    proc = subprocess.Popen(cmd, cwd=root, env=env(root), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = root / f"{cmd[-1] if cmd[1] != '-m' else cmd[2]}.log"  # a file: a pipe nobody reads would fill and stall
+    proc = subprocess.Popen(cmd, cwd=root, env=env(root), stdout=subprocess.DEVNULL, stderr=log.open("w"))
     top = psutil.Process(proc.pid)
     while proc.poll() is None:
         try:
@@ -98,7 +99,7 @@ def measured(cmd: list[str], root: Path) -> dict:
         time.sleep(0.2)
     seconds = time.perf_counter() - start
     if proc.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed in {root}:\n{proc.stderr.read()[-3000:]}")
+        raise SystemExit(f"{' '.join(cmd)} failed in {root}:\n{log.read_text()[-3000:]}")
     return {"seconds": round(seconds, 2), "peak_rss_gib": round(peak / 2**30, 3)}
 
 
