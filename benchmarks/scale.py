@@ -122,7 +122,7 @@ def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | Non
             for o in outs:  # the model and its loss plot, from the donor's project
                 source = donor.parent.parent / o
                 (shutil.copytree if source.is_dir() else shutil.copy)(source, root / o)
-            done[name] = {"copied_from": str(donor)}
+            done[name] = {"copied": True}
         else:
             print(f"scale: {size}: {name} ...", flush=True)
             done[name] = {**measured([sys.executable, "-m", *cmd[2:]], root), "output_bytes": size_of(root, outs)}
