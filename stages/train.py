@@ -103,6 +103,10 @@ def main(rnd: int, methods: list[str]) -> None:
         sizes.append(sum(len(x.get("question", "")) + len(x.get("answer", "")) for x in pairs))
     partial = Partial(f"train-round-{rnd}", params,  # checkpoints: a killed run goes on from them
                       [DATASET, *(pairs_path(m, rnd) for m in methods), *(model_dir(m, rnd - 1) for m in methods)])
+    if is_main_process():  # each method's run made here: workers making the study's run and tags at once clash
+        for method in methods:
+            with method_run(params, method):
+                pass
     with tempfile.TemporaryDirectory(prefix="selfsynth-train-") as scratch:  # gone with the stage
         jobs = [(params, dataset, m, rnd, Path(scratch) / m, partial.checkpoints(m)) for m in methods]
         results = run_jobs(fit, jobs, params.workers, params.threads, costs=sizes)

@@ -166,11 +166,13 @@ def stage_copy(src: Path, dst: Path, inputs: list[str], raw: dict) -> Path:
 def kill_when(root: Path, args: list[str], done: str, at_least: int) -> int:
     """Start a stage, kill -9 it (and its workers) once `at_least` units match `done` under .resume/;
     return how many had finished when it died."""
-    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env=stage_env(root), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = root.parent / "killed.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env=stage_env(root), start_new_session=True,
+                                stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while len(list(root.glob(f".resume/*/*/{done}"))) < at_least:
-        assert proc.poll() is None, f"{args} ended before {at_least} units of {done} were done"
+        assert proc.poll() is None, f"{args} ended before {at_least} units of {done} were done:\n{log.read_text()[-4000:]}"
         assert time.time() < deadline
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
