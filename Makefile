@@ -51,12 +51,12 @@ test: $(STAMP)
 # 95 % t-intervals over seeds and a Holm-adjusted verdict per claim (ARGS="--seeds 3 4" for a subset;
 # reports/seeds.json keeps every seed run, so subsets run in different sessions add up).
 seeds: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth.experiments seeds $(ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth seeds $(ARGS)
 
 # The paper's ablations (beta grid, TF-IDF encoder, label check first) as queued DVC experiments;
 # ARGS="--encoder /path/to/e5-large" adds a local encoder, ARGS="--only beta-0" runs one.
 ablations: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth.experiments ablations $(ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m selfsynth ablations $(ARGS)
 
 # jupyterlab is the one thing not in the lock: it is installed (from the package registry) on first use
 notebook: $(STAMP)

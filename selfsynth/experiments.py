@@ -1,10 +1,10 @@
 """Queue and run the study's DVC experiments — the paper's ablations, or more seeds — so that
 `dvc exp show` compares them and each lands in MLflow as its own configuration.
 
-    python -m selfsynth.experiments ablations [--encoder /path/to/e5-large] [--jobs 1] [-S key=value ...]
-    python -m selfsynth.experiments seeds [--seeds 1 2] [--jobs 1]
-    python -m selfsynth.experiments ablations --rounds 2    # each ablation stops after round 2
-    python -m selfsynth.experiments ablations --dry-run     # print the dvc commands only
+    python -m selfsynth ablations [--encoder /path/to/e5-large] [--jobs 1] [-S key=value ...]
+    python -m selfsynth seeds [--seeds 1 2] [--jobs 1]
+    python -m selfsynth ablations --rounds 2    # each ablation stops after round 2
+    python -m selfsynth ablations --dry-run     # print the dvc commands only
 
 Afterwards the seeds write reports/table1-seeds.md, the ablations reports/ablations-study.md.
 
@@ -13,7 +13,6 @@ seed: everything, the world and the base model included — `seed` and `world.se
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -81,46 +80,32 @@ def run_queue(jobs: int, dry: bool, poll: float = 30.0) -> None:
     dvc("queue", "stop", check=False)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m selfsynth.experiments", description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["ablations", "seeds"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 10)),
-                    help="seeds besides the workspace's own (seed 0): 10 in all; a subset per session adds to reports/seeds.json")
-    ap.add_argument("--encoder", action="append", default=[], help="a local sentence-transformers dir to compare")
-    ap.add_argument("--only", nargs="+", help="a subset of the ablations by name")
-    ap.add_argument("-S", "--set", dest="extra", action="append", default=[], help="a param change for every experiment")
-    ap.add_argument("--rounds", type=int, help="stop each experiment after this round (cheaper ablations)")
-    ap.add_argument("--jobs", type=int, default=1, help="experiments at once (each already uses every core)")
-    ap.add_argument("--prefix", default="", help="prefix for the experiment names (names must be new)")
-    ap.add_argument("--dry-run", action="store_true")
-    args = ap.parse_args(argv)
-
-    if args.what == "seeds":
+def planned(what: str, seeds=(), encoders=(), only: list[str] | None = None) -> dict[str, list[str]]:
+    """The experiments to queue, by name: a seed moves every seed key; an ablation its params."""
+    if what == "seeds":
         from .report.seeds import SEED_KEYS  # the report finds each seed's runs by the same keys
-        experiments = {f"seed-{s}": [f"{key}={s}" for key in SEED_KEYS] for s in args.seeds}
-    else:
-        experiments = dict(ABLATIONS)
-        for path in args.encoder:
-            experiments[f"encoder-{Path(path).name}"] = [f"select.encoder={path}"]
-        if args.only:
-            unknown = set(args.only) - set(experiments)
-            if unknown:
-                ap.error(f"unknown ablation(s) {sorted(unknown)}; known: {sorted(experiments)}")
-            experiments = {k: v for k, v in experiments.items() if k in args.only}
-    extra = list(args.extra)
-    if args.rounds is not None:  # hydra's delete syntax: drop the rounds after K
-        extra += [f"~rounds.{name}" for name, spec in load_params().rounds.items() if spec.round > args.rounds]
-    queue({f"{args.prefix}{k}": v for k, v in experiments.items()}, extra, args.dry_run)
-    run_queue(args.jobs, args.dry_run)
-    if not args.dry_run:
+        return {f"seed-{s}": [f"{key}={s}" for key in SEED_KEYS] for s in seeds}
+    experiments = dict(ABLATIONS)
+    for path in encoders:
+        experiments[f"encoder-{Path(path).name}"] = [f"select.encoder={path}"]
+    if only:
+        if unknown := set(only) - set(experiments):
+            raise KeyError(f"unknown ablation(s) {sorted(unknown)}; known: {sorted(experiments)}")
+        experiments = {k: v for k, v in experiments.items() if k in only}
+    return experiments
+
+
+def run(what: str, experiments: dict[str, list[str]], extra: list[str], rounds: int | None, jobs: int, prefix: str,
+        dry_run: bool) -> int:
+    extra = list(extra)
+    if rounds is not None:  # hydra's delete syntax: drop the rounds after K
+        extra += [f"~rounds.{name}" for name, spec in load_params().rounds.items() if spec.round > rounds]
+    queue({f"{prefix}{k}": v for k, v in experiments.items()}, extra, dry_run)
+    run_queue(jobs, dry_run)
+    if not dry_run:
         # the figures that matter, not `dvc exp show --md`: 300+ columns, one 8,000-character line per row
         from .report.exp_table import readable_exp_show
         print(readable_exp_show(), flush=True)
         # the ablation report lists every ablation MLflow holds, so a subset run adds rows, not replaces them
-        report = "selfsynth.report.seeds" if args.what == "seeds" else "selfsynth.report.ablations"
-        subprocess.run([sys.executable, "-m", report], env=environment(), check=False)
+        subprocess.run([sys.executable, "-m", "selfsynth", f"{what}-report"], env=environment(), check=False)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

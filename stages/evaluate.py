@@ -19,8 +19,7 @@ from selfsynth.lmm.backend import make_generator, open_generator
 from selfsynth.lmm.llm_client import CachedChat
 from selfsynth.lmm.load import load_lmm
 from selfsynth.lmm.prompts import load_prompts
-from selfsynth.method.evaluate import evaluate_method
-from selfsynth.metrics.llm_judge import judge_explanations
+from selfsynth.method.evaluate import evaluate_method, explain_questions, judge_with_llm, scorers_for
 from selfsynth.metrics.rows import explain_rows
 from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.preflight import stage_start
@@ -48,22 +47,10 @@ def assess(job: tuple) -> tuple[dict, list[dict]]:
         gen = make_generator(p.backend, model, processor, p.batch_size, params.seed)
     else:
         gen, processor = open_generator(p.backend, model_dir(method, rnd), p.batch_size, params.seed), ref_processor
-    return evaluate_method(gen, dataset, spread_over_classes(dataset.split("test"), p.max_images),
-                           load_prompts(params.dataset.name), reference, processor.tokenizer, p.max_new_tokens,
-                           params.seed, concepts, p.offline_judge)
-
-
-def llm_judged(params, metrics: dict, predictions: list[dict], concepts: dict, cache: Path) -> dict:
-    """EE / CS from the LLM judge on the explain answers; verdicts go into the prediction rows."""
-    llm = params.evaluate.llm_judge
-    explain = explain_rows(predictions)
-    verdict = judge_explanations([x["answer"] for x in explain], [x["label"] for x in explain], concepts,
-                                 base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=cache)
-    for row, v in zip(explain, verdict["per_answer"]):
-        row["judge"] = {"EE": v["EE"], "CS": v["CS"]}
-    return {**metrics, "EE": verdict["EE"], "CS": verdict["CS"],
-            "offline": {"EE": metrics["EE"], "CS": metrics["CS"]},
-            "llm_judge": {"unparsed": verdict["unparsed"], "requests": verdict["judge"]["requests"]}}
+    rows = spread_over_classes(dataset.split("test"), p.max_images)
+    scorers = scorers_for(dataset, concepts, p.offline_judge, reference, processor.tokenizer)
+    return evaluate_method(gen, dataset, rows, explain_questions(load_prompts(params.dataset.name), len(rows), params.seed),
+                           scorers, p.max_new_tokens)
 
 
 def main(rnd: int, methods: list[str]) -> None:
@@ -88,7 +75,7 @@ def main(rnd: int, methods: list[str]) -> None:
     results = run_units(assess, jobs, [f"{m}-round-{r}" for *_, m, r in jobs], partial, params.workers,
                         params.threads, "methods")
     if params.evaluate.judge == "llm":  # one process, one cache file: every method judged before anything is written
-        results = [(llm_judged(params, metrics, predictions, concepts, cache), predictions)
+        results = [(judge_with_llm(metrics, predictions, concepts, params.evaluate.llm_judge, cache), predictions)
                    for metrics, predictions in results]
     for (*_, method, r), (metrics, predictions) in zip(jobs, results):
         write_jsonl(predictions_path(method, r), predictions)

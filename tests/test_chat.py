@@ -20,7 +20,7 @@ def test_turns_follow_the_llava_1_5_template_with_the_image_in_the_first_turn(mi
 def test_chat_answers_every_question_of_a_session(micro_project):
     root, _ = micro_project
     image = next((root / "data/dataset/images/test").glob("*.png"))
-    proc = subprocess.run([sys.executable, "-m", "selfsynth.chat", "--method", "ours", "--round", "2", "--image",
+    proc = subprocess.run([sys.executable, "-m", "selfsynth", "chat", "--method", "ours", "--round", "2", "--image",
                            str(image), "--max-new-tokens", "8"], cwd=root, input="What bird is this?\nWhy?\n\n",
                           capture_output=True, text=True, env={**os.environ, **OFFLINE}, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -31,6 +31,6 @@ def test_chat_answers_every_question_of_a_session(micro_project):
 
 def test_chat_names_a_missing_image(micro_project, tmp_path):
     root, _ = micro_project
-    proc = subprocess.run([sys.executable, "-m", "selfsynth.chat", "--model", str(root / "models/base"), "--image",
+    proc = subprocess.run([sys.executable, "-m", "selfsynth", "chat", "--model", str(root / "models/base"), "--image",
                            str(tmp_path / "nope.png")], capture_output=True, text=True, env={**os.environ, **OFFLINE})
     assert proc.returncode == 2 and "nope.png: no such image" in proc.stderr

@@ -17,7 +17,7 @@ from tests.conftest import OFFLINE, REPO
 
 
 def experiments(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "selfsynth.experiments", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "selfsynth", *args], cwd=cwd, capture_output=True,
                           text=True, env={**OFFLINE, "PATH": "/usr/bin:/bin"})
 
 
@@ -46,7 +46,8 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
     places on CS (undecided); w/o filtering is 4 points above ours on accuracy every seed (does not hold)."""
     import mlflow
 
-    from selfsynth.report.seeds import main, seed_config
+    from selfsynth.cli import main
+    from selfsynth.report.seeds import seed_config
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -71,7 +72,7 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
             mlflow.set_tags({"kind": "method", "method": "ours", "seed": str(seed), "config": "another"})
             mlflow.log_metrics({"accuracy": 0.0}, step=1)
 
-    assert main(["--out", str(tmp_path / "reports")]) == 0
+    assert main(["seeds-report", "--out", str(tmp_path / "reports")]) == 0
     table = (tmp_path / "reports/table1-seeds.md").read_text()
     assert "seeds 0, 1, 2, 3, 4" in table
     k = params.last_round
@@ -83,13 +84,13 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
     assert row[f"ours above w/o filtering on accuracy (round {k})"].endswith("| does not hold | **does not hold** |")
     assert "0 of 5" in row[f"ours above w/o filtering on accuracy (round {k})"]
     assert (tmp_path / "reports/accuracy-seeds.png").stat().st_size > 5_000
-    assert main(["--min-seeds", "6", "--out", str(tmp_path / "r2")]) == 1
+    assert main(["seeds-report", "--min-seeds", "6", "--out", str(tmp_path / "r2")]) == 1
 
     # the figures are saved as data: a fresh MLflow store (another machine) still has every seed
     saved = tmp_path / "reports/seeds.json"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/fresh.db")
     (tmp_path / "reports/table1-seeds.md").unlink()
-    assert main(["--out", str(tmp_path / "reports")]) == 0
+    assert main(["seeds-report", "--out", str(tmp_path / "reports")]) == 0
     assert (tmp_path / "reports/table1-seeds.md").read_text() == table
     assert json.loads(saved.read_text())["config"] == params_key(params, ("seed",))
 
@@ -98,7 +99,7 @@ def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, m
     """Each ablation is found by its DVC experiment name, its change is read from its logged params,
     and it is compared with the workspace's study at the last round both reached."""
     from selfsynth.core.params import parse_params
-    from selfsynth.report.ablations import main
+    from selfsynth.cli import main
     from selfsynth.tracking import method_run
 
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
@@ -121,14 +122,14 @@ def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, m
     log(parse_params(ablated, "ablated"), "beta-0", 0.50)
     monkeypatch.delenv("DVC_EXP_NAME")
 
-    assert main(["--out", str(tmp_path / "reports")]) == 0
+    assert main(["ablations-report", "--out", str(tmp_path / "reports")]) == 0
     table = (tmp_path / "reports/ablations-study.md").read_text()
     assert "compared at round 2" in table
     # ours: baseline 40 + 2 = 42.0 at round 2; the ablation 52.0, ten points above
     assert "| baseline (workspace) | — | 41.0 | 42.0 | 42.0 | 42.0 | 42.0 | 0.300 | 0.80 |" in table
     assert "| beta-0 | select.beta=0.0, rounds 1..2 | 51.0 (+10.0) | 52.0 (+10.0) |" in table
     assert (tmp_path / "reports/ablations-study.png").stat().st_size > 5_000
-    assert main(["--names", "beta-7", "--out", str(tmp_path / "r2")]) == 1
+    assert main(["ablations-report", "--names", "beta-7", "--out", str(tmp_path / "r2")]) == 1
 
 
 def test_the_queue_runs_every_experiment_and_dvc_exp_show_lists_them(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """Offline metrics read answers the way a careful grader would."""
+from selfsynth.method.evaluate import identification
 from selfsynth.metrics.attributes import attribute_answer_correct, mention_prf
-from selfsynth.metrics.identification import NameMatcher, identification_scores, normalize
+from selfsynth.metrics.identification import NameMatcher, normalize
 from selfsynth.world.attributes import mentioned_attributes
 
 
@@ -38,5 +39,5 @@ def test_lenient_accuracy_accepts_any_mention_of_the_label():
     m = NameMatcher(["Vel-Finch", "Korra Wren"])
     assert normalize("Vel-Finch!") == "vel finch"
     answers = ["Either a korra wren or a vel finch.", "A korra wren."]
-    s = identification_scores(m, answers, [0, 0])
-    assert s["accuracy"] == 0.0 and s["accuracy_lenient"] == 0.5
+    assert identification(m)([{"label": 0}, {"label": 0}], answers) == [
+        {"accuracy": 0.0, "accuracy_lenient": 1.0}, {"accuracy": 0.0, "accuracy_lenient": 0.0}]

@@ -35,7 +35,7 @@ def test_the_readme_lists_the_inspection_commands():
     for needed in ("dvc status", "dvc metrics show", "dvc metrics show --md", "dvc params diff",
                    "dvc plots show", "dvc dag"):
         assert any(c == needed or c.startswith(needed + " ") for c in commands), needed
-    assert "python -m selfsynth.report.exp_table" in commands  # `dvc exp show` with the README's columns
+    assert "python -m selfsynth table" in commands  # `dvc exp show` with the README's columns
 
 
 def test_every_readme_command_runs_on_the_micro_study(micro_project):
@@ -52,7 +52,7 @@ def test_every_readme_command_runs_on_the_micro_study(micro_project):
     assert "up to date" in outputs["dvc status"]
     assert "accuracy" in outputs["dvc metrics show"]
     assert outputs["dvc metrics show --md"].lstrip().startswith("|")
-    show = outputs["python -m selfsynth.report.exp_table"]
+    show = outputs["python -m selfsynth table"]
     assert "workspace" in show and "ours.r2.acc" in show  # the micro world's last round is 2
     assert max(len(line) for line in show.splitlines()) <= 200, "the README's `dvc exp show` is wider than 200 columns"
     assert (root / "dvc_plots" / "index.html").exists()

@@ -17,7 +17,7 @@ from selfsynth.core.params import ParamsError, parse_params
 from selfsynth.dataset.prepared import spread_over_classes
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.synthesize import write_template_answers
-from selfsynth.metrics.concept_match import concept_explanation_scores
+from selfsynth.metrics.concept_match import concept_explanation_rows
 from tests.conftest import REPO, dvc, make_project, micro_params, run_stage
 from tests.test_datasets import cub, flat_folders, image
 
@@ -126,9 +126,10 @@ def test_offline_concept_judge_on_real_data():
                "This is a merlin: note the dark streaks on the breast.",
                "This is an image of merlin.",
                "The object is a kestrel, identified by a dark streaked breast."]
-    s = concept_explanation_scores(answers, [0, 1, 1, 0], FOLDER_CONCEPTS, encoder="minilm", threshold=0.5)
+    rows = concept_explanation_rows(answers, [0, 1, 1, 0], FOLDER_CONCEPTS, encoder="minilm", threshold=0.5)
     # cited: 2 kestrel concepts, 1 merlin concept, nothing, 1 merlin concept for a kestrel
-    assert s == {"EE": 0.75, "CS": 0.5, "grounding": None, "features_per_answer": 1.0}
+    assert rows == [{"EE": 1.0, "CS": 1.0, "cited": 2}, {"EE": 1.0, "CS": 1.0, "cited": 1},
+                    {"EE": 0.0, "CS": 0.0, "cited": 0}, {"EE": 1.0, "CS": 0.0, "cited": 1}]
 
 
 def test_evaluation_images_are_spread_over_the_classes():
@@ -139,10 +140,10 @@ def test_evaluation_images_are_spread_over_the_classes():
 
 # ---------------------------------------------------------------- the LLM paths (a local fake endpoint)
 
-def test_llm_concepts_and_judge_through_the_stage_code(tmp_path, monkeypatch):
+def test_llm_concepts_and_judge_through_the_method_code(tmp_path, monkeypatch):
     from selfsynth.method.concepts import load_concepts
     from stages.concepts import LLM_CACHE
-    from stages.evaluate import llm_judged
+    from selfsynth.method.evaluate import judge_with_llm
 
     def reply(user, body):
         if "bullet-point" in user:
@@ -165,7 +166,8 @@ def test_llm_concepts_and_judge_through_the_stage_code(tmp_path, monkeypatch):
         monkeypatch.chdir(REPO)  # the judge's prompts file is read from the project root
         preds = [{"id": "a", "question": "q", "answer": "A kestrel: grey head.", "label": 0, "predicted": 0},
                  {"id": "g", "task": "attribute", "question": "q", "answer": "red", "reference": "red", "correct": True}]
-        metrics = llm_judged(params, {"EE": 0.0, "CS": 0.0, "accuracy": 1.0}, preds, concepts, tmp_path / "judge.json")
+        metrics = judge_with_llm({"EE": 0.0, "CS": 0.0, "accuracy": 1.0}, preds, concepts, params.evaluate.llm_judge,
+                                 tmp_path / "judge.json")
         assert metrics["EE"] == 1.0 and metrics["CS"] == 0.8 and metrics["offline"] == {"EE": 0.0, "CS": 0.0}
         assert preds[0]["judge"] == {"EE": True, "CS": 8.0} and "judge" not in preds[1]
         assert fake.calls == 4

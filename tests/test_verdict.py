@@ -12,11 +12,9 @@ from PIL import Image
 from selfsynth.core.params import WORLD_SIZES, MixParams, ParamsError, ReportParams, parse_params
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.generate import plan_questions
-from selfsynth.metrics.explanation import explanation_scores
 from selfsynth.metrics.fluency import name_spans, perplexities, perplexity
 from selfsynth.metrics.identification import NameMatcher
-from selfsynth.metrics.rows import explanation_rows
-from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wellformed_scores
+from selfsynth.metrics.wellformed import has_repeated_ngram, is_well_formed, wellformed_flags
 from selfsynth.method.reject import (choice_matters, keep_best, label_check_for, pairs_for_nofilter, pairs_for_ours,
                                  rejection_stats)
 from selfsynth.method.synthesize import template_answer
@@ -138,7 +136,7 @@ def test_every_template_answer_is_well_formed_and_garble_is_not():
     concepts = [c for f in FAMILIES for v in f.values for c in v.concepts]
     answers = [template_answer(rng.choice(["simple", "explain", "cot"]), rng.choice(NAMES),
                                rng.sample(concepts, rng.randint(1, 4)), rng, PROMPTS) for _ in range(500)]
-    assert wellformed_scores(answers, NAMES)["well_formed"] == 1.0
+    assert all(f["well_formed"] for f in wellformed_flags(answers, NAMES))
     m = NameMatcher(NAMES)
     assert is_well_formed("This is a Mossy Wren. Its crest is not visible.", m)
     assert not is_well_formed("This is a Mossy Wren. the the of", m)
@@ -149,20 +147,24 @@ def test_every_template_answer_is_well_formed_and_garble_is_not():
 def test_repeated_trigram_flags_looping_text():
     assert has_repeated_ngram("a black crest and a black crest")
     assert not has_repeated_ngram("a black crest and a white eye ring")
-    scores = wellformed_scores(["a b c a b c", "a b c d"], None)
-    assert scores == {"well_formed": None, "repeated_ngram": 0.5}  # no grammar on real data
+    flags = wellformed_flags(["a b c a b c", "a b c d"], None)  # no grammar on real data
+    assert flags == [{"well_formed": None, "repeated_ngram": True}, {"well_formed": None, "repeated_ngram": False}]
 
 
-def test_per_answer_explanation_scores_average_to_the_judge():
-    rng = random.Random(1)
-    attrs = {f.key: f.values[0].key for f in FAMILIES}
-    answers = [" and ".join(rng.choice(v.concepts) for f in rng.sample(FAMILIES, rng.randint(0, 3))
-                            for v in [rng.choice(f.values)]) for _ in range(50)]
-    visible = [{(f.key, attrs[f.key]) for f in rng.sample(FAMILIES, 3)} for _ in answers]
-    agg = explanation_scores(answers, [attrs] * 50, visible)
-    rows = explanation_rows(answers, [attrs] * 50, visible)
-    assert np.isclose(np.mean([r["EE"] for r in rows]), agg["EE"]) and np.isclose(np.mean([r["CS"] for r in rows]), agg["CS"])
-    assert np.isclose(sum(r["grounded"] for r in rows) / sum(r["cited"] for r in rows), agg["grounding"])
+def test_a_rounds_figures_are_computed_from_its_rows():
+    """Means over answers; grounding a ratio of summed counts; what a row cannot say stays None."""
+    from selfsynth.method.evaluate import aggregate
+    row = dict(accuracy=1.0, accuracy_lenient=1.0, FS=4.0, well_formed=True, repeated_ngram=False)
+    world = [{**row, "FS_masked": 2.0, "EE": 1.0, "CS": 0.5, "cited": 2, "grounded": 1},
+             {**row, "accuracy": 0.0, "FS_masked": 4.0, "EE": 1.0, "CS": 1.0, "cited": 1, "grounded": 1},
+             {**row, "FS": 7.0, "FS_masked": 6.0, "well_formed": False, "EE": 0.0, "CS": 0.0, "cited": 0, "grounded": 0}]
+    assert aggregate(world, 0.9) == {"accuracy": 2 / 3, "accuracy_lenient": 1.0, "EE": 2 / 3, "CS": 0.5,
+                                     "grounding": 2 / 3, "features_per_answer": 1.0, "FS": 5.0, "FS_masked": 4.0,
+                                     "well_formed": 2 / 3, "repeated_ngram": 0.0, "general_ability": 0.9, "n": 3}
+    real = [{k: v for k, v in r.items() if k != "grounded"} | {"well_formed": None} for r in world]
+    real[0].pop("FS_masked")  # a slow tokenizer gives no offsets for one answer
+    got = aggregate(real, None)
+    assert got["grounding"] is None and got["well_formed"] is None and got["FS_masked"] is None and got["CS"] == 0.5
 
 
 # --- FS with class names masked --------------------------------------------------------------------
@@ -352,17 +354,15 @@ def test_more_test_images_per_class_leave_every_other_file_of_the_world_unchange
     assert sum(r["split"] == "test" for r in rows) == 5 * n_classes
 
 
-def test_real_data_judge_gives_per_answer_ee_and_cs_that_average_to_its_scores():
-    from selfsynth.metrics.concept_match import concept_explanation_scores
+def test_real_data_judge_scores_each_answer_alone_and_again_the_same():
+    from selfsynth.metrics.concept_match import concept_explanation_rows
     concepts = {"0": {"name": "kestrel", "visual_features": ["rufous back with black spots", "grey head"]},
                 "1": {"name": "merlin", "visual_features": ["dark streaked breast", "short square tail"]}}
     answers = ["A kestrel: rufous back with black spots, grey head.", "A merlin with a dark streaked breast.",
                "This is an image of merlin.", "A kestrel with a dark streaked breast."]
-    rows: list = []
-    s = concept_explanation_scores(answers, [0, 1, 1, 0], concepts, encoder="tfidf", threshold=0.3, rows_out=rows)
-    assert len(rows) == 4 and rows[2] == {"EE": 0.0, "CS": 0.0}
-    assert np.isclose(np.mean([r["EE"] for r in rows]), s["EE"]) and np.isclose(np.mean([r["CS"] for r in rows]), s["CS"])
-    assert s == concept_explanation_scores(answers, [0, 1, 1, 0], concepts, encoder="tfidf", threshold=0.3)
+    rows = concept_explanation_rows(answers, [0, 1, 1, 0], concepts, encoder="tfidf", threshold=0.3)
+    assert len(rows) == 4 and rows[2] == {"EE": 0.0, "CS": 0.0, "cited": 0}
+    assert rows == concept_explanation_rows(answers, [0, 1, 1, 0], concepts, encoder="tfidf", threshold=0.3)
 
 
 def test_llm_judge_verdicts_replace_the_offline_ee_and_cs_in_the_intervals():

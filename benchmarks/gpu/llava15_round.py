@@ -1,6 +1,6 @@
 """GPU runbook: what one CUB round of the paper's setting costs on llava-1.5-7b, through the project's code.
 
-Builds the llava-1.5-7b-hf shape with random weights (selfsynth.lmm.llava15 --full), then measures
+Builds the llava-1.5-7b-hf shape with random weights (`python -m selfsynth llava15 --full`), then measures
   describe   tokens/s of the describe step (3 prompts x 10 samples, T 1.0, 256 tokens) with the hf
              backend and with the vLLM backend (selfsynth.method.describe.describe_images on each backend);
   rejection  tokens/s of the candidates' sampling (T 0.7, top-p 0.6, 196 tokens) on vLLM;

@@ -9,11 +9,10 @@ with --full, at the real 7B widths (the GPU runbook, benchmarks/gpu/). The token
 byte-level BPE trained on the project's own prompt files (no sentencepiece model can be
 downloaded); its ids 3..31999 are padded with unused tokens so the special ids match the real ones.
 
-Usage: python -m selfsynth.lmm.llava15 OUT_DIR [--full] [--device cuda] [--seed 0]
+Usage: python -m selfsynth llava15 OUT_DIR [--full] [--device cuda] [--seed 0]
 """
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,17 +160,3 @@ def check_processor_dir(path: str | Path) -> None:
         raise ValueError(f"{cfg}: processor fields {wrong} differ from llava-1.5's {PROCESSOR_FIELDS}: "
                          "the image-token count would not match the vision features")
 
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out_dir")
-    ap.add_argument("--full", action="store_true", help="the real 7B widths (random weights, bf16, ~14 GB)")
-    ap.add_argument("--device", default="cpu", help="where to initialise the weights (cuda for --full)")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    out = build(a.out_dir, full=a.full, device=a.device, seed=a.seed)
-    print(f"wrote {out} ({'full 7B' if a.full else 'tiny'} llava-1.5 shape)")
-
-
-if __name__ == "__main__":
-    main()

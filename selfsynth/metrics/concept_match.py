@@ -25,10 +25,10 @@ def clauses(answer: str) -> list[str]:
     return [c.strip() for c in _CLAUSE_SPLIT.split(answer) if re.search(r"\w", c)]
 
 
-def concept_explanation_scores(answers: Sequence[str], labels: Sequence[int], concepts: dict, *, encoder: str,
-                               threshold: float, rows_out: list | None = None) -> dict:
+def concept_explanation_rows(answers: Sequence[str], labels: Sequence[int], concepts: dict, *, encoder: str,
+                             threshold: float) -> list[dict]:
     """concepts is the concepts file ({id: {name, visual_features}}); labels[i] is answers[i]'s true class.
-    rows_out: when given, receives each answer's {EE, CS} (what the means are taken over)."""
+    Each answer's EE (0/1), CS and the number of clauses that cite a concept."""
     if len(answers) != len(labels):
         raise ValueError(f"{len(answers)} answers but {len(labels)} labels")
     texts = sorted({f for entry in concepts.values() for f in entry["visual_features"]})
@@ -38,9 +38,8 @@ def concept_explanation_scores(answers: Sequence[str], labels: Sequence[int], co
             owners[f].add(str(key))
     per_answer = [clauses(a) for a in answers]
     flat = [c for cs in per_answer for c in cs]
-    n = len(answers)
-    if not n or not texts:
-        return {"EE": 0.0, "CS": 0.0, "grounding": None, "features_per_answer": 0.0}
+    if not answers or not texts:
+        return [{"EE": 0.0, "CS": 0.0, "cited": 0} for _ in answers]
     enc = make_encoder(encoder)
     if isinstance(enc, TfidfEncoder):
         enc.fit(flat + texts)
@@ -48,18 +47,11 @@ def concept_explanation_scores(answers: Sequence[str], labels: Sequence[int], co
     clause_emb = embed_unique(enc, flat, role="query") if flat else np.zeros((0, concept_emb.shape[1]), np.float32)
     sims = clause_emb @ concept_emb.T  # (clauses, concepts); zero rows when no answer has a clause
     best, best_sim = sims.argmax(axis=1), sims.max(axis=1)
-    with_features = cs_sum = cited = start = 0
+    rows, start = [], 0
     for cs, label in zip(per_answer, labels):
         hits = [best[j] for j in range(start, start + len(cs)) if best_sim[j] >= threshold]
         start += len(cs)
-        if not hits:
-            if rows_out is not None:
-                rows_out.append({"EE": 0.0, "CS": 0.0})
-            continue
-        with_features += 1
-        cited += len(hits)
-        cs = sum(str(label) in owners[texts[k]] for k in hits) / len(hits)
-        cs_sum += cs
-        if rows_out is not None:
-            rows_out.append({"EE": 1.0, "CS": cs})
-    return {"EE": with_features / n, "CS": cs_sum / n, "grounding": None, "features_per_answer": cited / n}
+        rows.append({"EE": 1.0 if hits else 0.0,
+                     "CS": sum(str(label) in owners[texts[k]] for k in hits) / len(hits) if hits else 0.0,
+                     "cited": len(hits)})
+    return rows

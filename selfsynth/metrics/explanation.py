@@ -13,16 +13,12 @@ from typing import Sequence
 from ..world.attributes import mentioned_attributes
 
 
-def explanation_scores(answers: Sequence[str], class_attributes: Sequence[dict], visible: Sequence[set]) -> dict:
-    n = len(answers)
-    with_features = cs_sum = grounded = cited = 0
+def explanation_rows(answers: Sequence[str], class_attributes: Sequence[dict], visible: Sequence[set]) -> list[dict]:
+    """Answer by answer: EE 0/1, CS, and the cited and grounded feature counts grounding is summed from."""
+    out = []
     for answer, attrs, shown in zip(answers, class_attributes, visible, strict=True):
         feats = mentioned_attributes(answer)
-        if not feats:
-            continue
-        with_features += 1
-        cs_sum += sum(attrs.get(f) == v for f, v in feats) / len(feats)
-        grounded += len(feats & shown)
-        cited += len(feats)
-    return {"EE": with_features / n if n else 0.0, "CS": cs_sum / n if n else 0.0,
-            "grounding": grounded / cited if cited else 0.0, "features_per_answer": cited / n if n else 0.0}
+        out.append({"EE": 1.0 if feats else 0.0,
+                    "CS": sum(attrs.get(f) == v for f, v in feats) / len(feats) if feats else 0.0,
+                    "cited": len(feats), "grounded": len(feats & shown)})
+    return out

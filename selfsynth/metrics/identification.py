@@ -31,9 +31,3 @@ class NameMatcher:
         """The paper's accuracy: the label string occurs anywhere (several names may be given)."""
         return bool(self._patterns[label].search(normalize(answer)))
 
-
-def identification_scores(matcher: NameMatcher, answers: Sequence[str], labels: Sequence[int]) -> dict:
-    n = len(answers)
-    strict = sum(matcher.predict(a) == y for a, y in zip(answers, labels))
-    lenient = sum(matcher.lenient(a, y) for a, y in zip(answers, labels))
-    return {"accuracy": strict / n if n else 0.0, "accuracy_lenient": lenient / n if n else 0.0, "n": n}

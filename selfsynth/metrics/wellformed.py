@@ -55,12 +55,3 @@ def wellformed_flags(answers: Sequence[str], class_names: Sequence[str] | None, 
     return [{"well_formed": is_well_formed(a, matcher) if matcher is not None else None,
              "repeated_ngram": has_repeated_ngram(a, n)} for a in answers]
 
-
-def wellformed_scores(answers: Sequence[str], class_names: Sequence[str] | None, n: int = 3) -> dict:
-    """Shares over the answers (None where not measurable)."""
-    flags = wellformed_flags(answers, class_names, n)
-    if not flags:
-        return {"well_formed": None, "repeated_ngram": None}
-    wf = [f["well_formed"] for f in flags]
-    return {"well_formed": None if wf[0] is None else sum(wf) / len(wf),
-            "repeated_ngram": sum(f["repeated_ngram"] for f in flags) / len(flags)}

@@ -1,6 +1,6 @@
 """The study-level ablations side by side, from MLflow: `make ablations` runs them, then this.
 
-    python -m selfsynth.report.ablations [--names beta-0 encoder-tfidf]
+    python -m selfsynth ablations-report [--names beta-0 encoder-tfidf]
 
 Each ablation is a DVC experiment (`dvc exp show` lists them); its method runs carry the
 experiment's name in the tag `dvc_exp`. They are compared with the workspace's own study (the
@@ -9,7 +9,6 @@ so the table cannot name a change the run did not have.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,16 +125,12 @@ def ablation_figure(baseline: Arm, others: list[Arm], rnd: int, out: Path, title
     save_figure(fig, out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m selfsynth.report.ablations", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--names", nargs="+", help="DVC experiment names (default: every one in MLflow but the seeds)")
-    ap.add_argument("--out", type=Path, default=Path("reports"))
-    args = ap.parse_args(argv)
+def write_report(names: list[str] | None = None, out: Path = Path("reports")) -> int:
     params = load_params()
     uri, experiment = tracking_uri(params), params.experiment
     try:
         runs = method_runs(uri, experiment)
-        baseline, others = arms(uri, runs, params_key(params), args.names)
+        baseline, others = arms(uri, runs, params_key(params), names)
     except LookupError as e:
         print(f"{e} (run `make repro`, then `make ablations`)", file=sys.stderr)
         return 1
@@ -154,11 +149,8 @@ yardstick a difference has to beat.
 
 {ablation_table(baseline, others, rnd, seed_spread(uri, runs))}
 """
-    write_text(args.out / "ablations-study.md", text)
-    ablation_figure(baseline, others, rnd, args.out / "ablations-study.png", f"study-level ablations — {title}")
+    write_text(out / "ablations-study.md", text)
+    ablation_figure(baseline, others, rnd, out / "ablations-study.png", f"study-level ablations — {title}")
     print(text)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ wide to read. This keeps the columns with
 `--drop '.*' --keep REGEX` (the README's recipe, with the last round filled in from params.yaml)
 and prints them with short headers (`ours.r4.acc`).
 
-    python -m selfsynth.report.exp_table [extra dvc exp show args, e.g. -A]
+    python -m selfsynth table [extra dvc exp show args, e.g. -A]
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import csv
 import io
 import re
 import subprocess
-import sys
 
 from ..core.params import load_params
 
@@ -54,6 +53,3 @@ def readable_exp_show(extra: list[str] = ()) -> str:
         raise SystemExit(f"dvc exp show failed:\n{proc.stderr[-2000:]}")
     return align(proc.stdout)
 
-
-if __name__ == "__main__":
-    print(readable_exp_show(sys.argv[1:]))

@@ -1,6 +1,6 @@
 """Table 1 over seeds, and the paper's claims decided over seeds: `make seeds` runs them, then this.
 
-    python -m selfsynth.report.seeds [--min-seeds 2]
+    python -m selfsynth seeds-report [--min-seeds 2]
 
 The seeds come from MLflow (this workspace's runs) and from reports/seeds.json (what earlier runs
 of this report saved, on any machine), for the workspace's configuration; the report saves the union.
@@ -20,7 +20,6 @@ another average) and copes with seeds at exactly 0 or 1 (NL's EE).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -158,15 +157,11 @@ Explanation text per method and round (well formed, repeated 3-gram, FS, FS with
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m selfsynth.report.seeds")
-    ap.add_argument("--min-seeds", type=int, default=2)  # seeds accumulate across sessions in reports/seeds.json
-    ap.add_argument("--out", type=Path, default=Path("reports"))
-    args = ap.parse_args(argv)
+def write_report(min_seeds: int = 2, out: Path = Path("reports")) -> int:
     params = load_params()
     uri, experiment = tracking_uri(params), params.experiment
     config = params_key(params, ("seed",))
-    saved = args.out / "seeds.json"
+    saved = out / "seeds.json"
     studies, failed = saved_seeds(saved, params)
     try:  # MLflow's runs win over the saved figures of the same seed (a rerun)
         studies.update(per_seed_studies(uri, experiment, params))
@@ -175,18 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     except LookupError as e:
         log.warning("%s; using %s only", e, saved)
     studies = dict(sorted(studies.items()))
-    if len(studies) < args.min_seeds:
+    if len(studies) < min_seeds:
         print(f"MLflow at {uri} and {saved} hold seeds {sorted(studies)} of config {config}; need "
-              f"{args.min_seeds} (run `make seeds`)", file=sys.stderr)
+              f"{min_seeds} (run `make seeds`)", file=sys.stderr)
         return 1
     title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, studies))}, config {config}"
     text = report(studies, title, params.report.confidence, failed)
-    write_text(args.out / "table1-seeds.md", text)
+    write_text(out / "table1-seeds.md", text)
     write_text(saved, json.dumps(to_json(studies, config, failed), indent=1) + "\n")
-    accuracy_over_rounds(pooled(studies), args.out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
+    accuracy_over_rounds(pooled(studies), out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
     print(text)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
