@@ -4,6 +4,7 @@ from pathlib import Path
 
 from selfsynth.core.io import write_json, write_jsonl
 from selfsynth.core.layout import BASE_MODEL, DATASET
+from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.lmm.hf import HFGenerator, Sampling
 from selfsynth.lmm.load import load_lmm
@@ -13,7 +14,6 @@ from selfsynth.method.evaluate import (
     evaluate_general_ability,
     evaluate_identification,
 )
-from selfsynth.core.params import load_params
 from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run

@@ -7,6 +7,9 @@ import logging
 import numpy as np
 import torch
 
+from selfsynth.core.io import read_json, read_jsonl, write_json
+from selfsynth.core.layout import DATASET, ZSTAR, model_dir
+from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import load_prepared
 from selfsynth.instrument.checks import epoch_cells, instrument_checks, zstar_floor_share
 from selfsynth.instrument.perception import (
@@ -17,9 +20,6 @@ from selfsynth.instrument.perception import (
     tower_features,
     with_attributes,
 )
-from selfsynth.core.io import read_json, read_jsonl, write_json
-from selfsynth.core.layout import DATASET, ZSTAR, model_dir
-from selfsynth.core.params import load_params
 from selfsynth.lmm.load import load_lmm
 from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run

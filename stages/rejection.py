@@ -10,6 +10,7 @@ import sys
 from selfsynth.checks import read_concepts
 from selfsynth.core.io import atomic_path, dump_jsonl, read_jsonl, write_json
 from selfsynth.core.layout import DATASET, SAMPLED, TEMPLATED, ZSTAR, candidates_path, pairs_path
+from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import load_prepared
 from selfsynth.lmm.prompts import load_prompts
 from selfsynth.method.reject import (
@@ -20,7 +21,6 @@ from selfsynth.method.reject import (
     rejection_stats,
     score_candidates,
 )
-from selfsynth.core.params import load_params
 from selfsynth.method.synthesize import template_pairs
 from selfsynth.metrics.encoders import make_encoder
 from selfsynth.process.preflight import stage_start

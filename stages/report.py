@@ -22,6 +22,7 @@ from selfsynth.report.html import write_index
 from selfsynth.report.model import StudyReport, build
 from selfsynth.report.paper import paper_table_markdown
 from selfsynth.report.record import record_study
+from selfsynth.report.seeds import saved_seeds
 from selfsynth.report.study import ROW_METHODS, study_from_files
 from selfsynth.report.tables import (
     accuracy_table,
@@ -33,7 +34,6 @@ from selfsynth.report.tables import (
     rejection_table,
     text_quality_table,
 )
-from selfsynth.report.seeds import saved_seeds
 from selfsynth.tracking import params_key
 from stages import summarize
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from selfsynth.checks import check_encoders, read_concepts
 from selfsynth.core.io import read_jsonl, write_json, write_jsonl
 from selfsynth.core.layout import DATASET, DESCRIPTIONS, ZSTAR
+from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import NO_TRUTH, load_prepared
 from selfsynth.method.select import (
     embed_for_selection,
@@ -14,7 +15,6 @@ from selfsynth.method.select import (
     selection_quality,
     selection_sweep,
 )
-from selfsynth.core.params import load_params
 from selfsynth.process.preflight import stage_start
 from selfsynth.tracking import flatten, mlflow_run
 from stages import summarize

@@ -17,9 +17,9 @@ from typing import Sequence
 from ..core.io import read_json, read_jsonl, write_text
 from ..dataset.images import load_rgb
 from ..instrument.checks import Check, untestable
+from ..metrics.rows import explain_rows
 from .claims import check_claims, claims, paper_effect
 from .figures import COLORS, curves_figure
-from ..metrics.rows import explain_rows
 from .intervals import correct, fmt_interval
 from .model import StudyReport
 from .study import ROW_METHODS, Study

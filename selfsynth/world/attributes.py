@@ -194,10 +194,6 @@ _KEYWORDS = {(f.key, v.key): re.compile(rf"\b(?:{v.keywords})", re.I) for f in F
 _NOT_VISIBLE = re.compile(r"not visible|can't see|cannot see|hidden|out of (the )?frame", re.I)
 
 
-def concept_key(family: str, value: str) -> str:
-    return f"{family}={value}"
-
-
 def parse_clause(clause: str) -> tuple[str, str] | None:
     """The (family, value) a clause states, or None. The first part noun in the clause wins."""
     hits = [(m.start(), f) for f in _PARSE_ORDER if (m := _NOUNS[f.key].search(clause))]
