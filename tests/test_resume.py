@@ -166,10 +166,11 @@ def stage_copy(src: Path, dst: Path, inputs: list[str], raw: dict) -> Path:
 def kill_when(root: Path, args: list[str], done: str, at_least: int) -> int:
     """Start a stage, kill -9 it (and its workers) once `at_least` units match `done` under .resume/;
     return how many had finished when it died."""
-    log = root.parent / "killed.log"
+    log, scratch = root.parent / "killed.log", root.parent / "tmp"  # a killed stage's scratch stays in the test's folder
+    scratch.mkdir()
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env=stage_env(root), start_new_session=True,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env={**stage_env(root), "TMPDIR": str(scratch)},
+                                start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while len(list(root.glob(f".resume/*/*/{done}"))) < at_least:
         assert proc.poll() is None, f"{args} ended before {at_least} units of {done} were done:\n{log.read_text()[-4000:]}"
