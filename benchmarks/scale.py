@@ -89,14 +89,15 @@ def measured(cmd: list[str], root: Path) -> dict:
     """Run cmd in root; its wall time and the peak of its process tree's summed resident memory."""
     start, peak = time.perf_counter(), 0
     log = root / f"{cmd[-1] if cmd[1] != '-m' else cmd[2]}.log"  # a file: a pipe nobody reads would fill and stall
-    proc = subprocess.Popen(cmd, cwd=root, env=env(root), stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    top = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        try:
-            peak = max(peak, sum(p.memory_info().rss for p in [top, *top.children(recursive=True)]))
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, cwd=root, env=env(root), stdout=subprocess.DEVNULL, stderr=err)
+        top = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                peak = max(peak, sum(p.memory_info().rss for p in [top, *top.children(recursive=True)]))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed in {root}:\n{log.read_text()[-3000:]}")
