@@ -8,6 +8,7 @@ import random
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -166,8 +167,10 @@ def stage_copy(src: Path, dst: Path, inputs: list[str], raw: dict) -> Path:
 def kill_when(root: Path, args: list[str], done: str, at_least: int) -> int:
     """Start a stage, kill -9 it (and its workers) once `at_least` units match `done` under .resume/;
     return how many had finished when it died."""
-    log, scratch = root.parent / "killed.log", root.parent / "tmp"  # a killed stage's scratch stays in the test's folder
-    scratch.mkdir()
+    log = root.parent / "killed.log"
+    # the killed stage's scratch, removed below (a kill -9 skips its cleanup); short: the loader's
+    # sockets live there, and pytest's folders can pass AF_UNIX's 107 characters
+    scratch = Path(tempfile.mkdtemp(prefix="kill-"))
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env={**stage_env(root), "TMPDIR": str(scratch)},
                                 start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
@@ -178,6 +181,7 @@ def kill_when(root: Path, args: list[str], done: str, at_least: int) -> int:
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    shutil.rmtree(scratch)
     return len(list(root.glob(f".resume/*/*/{done}")))
 
 
