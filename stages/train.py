@@ -13,7 +13,6 @@ import logging
 import re
 import shutil
 import sys
-import tempfile
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -107,15 +106,16 @@ def main(rnd: int, methods: list[str]) -> None:
         for method in methods:
             with method_run(params, method):
                 pass
-    with tempfile.TemporaryDirectory(prefix="selfsynth-train-") as scratch:  # gone with the stage
-        jobs = [(params, dataset, m, rnd, Path(scratch) / m, partial.checkpoints(m)) for m in methods]
-        results = run_jobs(fit, jobs, params.workers, params.threads, costs=sizes)
-        if not is_main_process():
-            return
-        for method in methods:  # every method trained before any is written: a failure leaves none half-done
-            with atomic_path(round_dir(method, rnd), directory=True) as tmp:
-                for part in (Path(scratch) / method).iterdir():
-                    shutil.move(str(part), tmp / part.name)
+    scratch = partial.dir / "scratch"  # the trained models before they move into place; gone with the partial work
+    shutil.rmtree(scratch, ignore_errors=True)  # a killed run's half-saved ones
+    jobs = [(params, dataset, m, rnd, scratch / m, partial.checkpoints(m)) for m in methods]
+    results = run_jobs(fit, jobs, params.workers, params.threads, costs=sizes)
+    if not is_main_process():
+        return
+    for method in methods:  # every method trained before any is written: a failure leaves none half-done
+        with atomic_path(round_dir(method, rnd), directory=True) as tmp:
+            for part in (scratch / method).iterdir():
+                shutil.move(str(part), tmp / part.name)
     write_json(f"metrics/train/round-{rnd}.json", {m: res["training"] for m, res in zip(methods, results)})
     partial.done()
     for method, res in zip(methods, results):
