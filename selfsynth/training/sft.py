@@ -21,7 +21,6 @@ from tqdm.auto import tqdm
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainerState
 from transformers.integrations import MLflowCallback
 from transformers.trainer_callback import ProgressCallback
-from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import SFTConfig, SFTTrainer
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
@@ -82,14 +81,12 @@ def prompt_completion(processor, examples: Sequence[Example]) -> Dataset:
     """TRL's prompt-completion format, the answer being the completion. By hand, as TRL leaves them
     (tests/test_sft.py): the BOS, which TRL's collator expects the chat template to write and this
     processor's template (llava-1.5's too) leaves to the tokenizer, and the EOS, which TRL appends
-    only to text it tokenizes itself. Images are opened as batches are drawn; `length` (tokens, the
-    image's one placeholder counted) lets the trainer batch similar lengths together."""
+    only to text it tokenizes itself. Images are opened as batches are drawn."""
     tok = processor.tokenizer
-    prompts = [tok.bos_token + chat_prompt(processor, ex.prompt) for ex in examples]
-    completions = [f" {ex.answer}{tok.eos_token}" for ex in examples]
-    lengths = [len(ids) for ids in tok([p + c for p, c in zip(prompts, completions)], add_special_tokens=False)["input_ids"]]
-    data = Dataset.from_dict({"image": [ex.image for ex in examples], "prompt": prompts, "completion": completions,
-                              "index": list(range(len(examples))), "length": lengths})
+    data = Dataset.from_dict({"image": [ex.image for ex in examples],
+                              "prompt": [tok.bos_token + chat_prompt(processor, ex.prompt) for ex in examples],
+                              "completion": [f" {ex.answer}{tok.eos_token}" for ex in examples],
+                              "index": list(range(len(examples)))})
     return data.with_transform(open_images())
 
 
@@ -220,16 +217,6 @@ class LabelledProgress(ProgressCallback):
             return super().on_train_end(args, state, control, **kwargs)
 
 
-class EpochLengthGrouped(LengthGroupedSampler):
-    def __init__(self, batch_size: int, lengths: list[int], seed: int):
-        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
-        self.seed = seed
-        self.set_epoch(0)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.generator.manual_seed(self.seed + epoch)
-
-
 class SFTTrainerOwnLoss(SFTTrainer):
     """SFTTrainer with the model's own loss (transformers' Trainer.compute_loss) instead of TRL's fused
     LM head, which reads lm_head.bias that PEFT's wrapper around a tied head with trainable token rows
@@ -238,16 +225,6 @@ class SFTTrainerOwnLoss(SFTTrainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
-
-    def _get_train_sampler(self, train_dataset=None):
-        """The library's length grouping, with the lengths read from the table (read through the dataset,
-        the Trainer's way, each would open and augment an image), seeded by the epoch as accelerate seeds
-        the default sampler: a resumed run draws its epoch's order again (tests/test_resume.py)."""
-        if self.args.train_sampling_strategy != "group_by_length":
-            return super()._get_train_sampler(train_dataset)
-        data = self.train_dataset if train_dataset is None else train_dataset
-        return EpochLengthGrouped(self.args.train_batch_size * self.args.gradient_accumulation_steps,
-                                  data.data.column("length").to_pylist(), self.args.data_seed or self.args.seed)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         """A whole model's checkpoint read through from_pretrained: LLaVA saves its weights under the
@@ -287,7 +264,7 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
           logging_steps: int = 10, desc: str | None = None, validation: Sequence[Example] = (), patience: int = 2,
           early_stopping_threshold: float = 0.0, peft_config=None, save_steps: int | None = None,
           loader_workers: int = 0, extra_args: dict | None = None,
-          mlflow_prefix: str | None = None, sampling: str = "group_by_length") -> tuple[object, History]:
+          mlflow_prefix: str | None = None) -> tuple[object, History]:
     """Train model with TRL's SFTTrainer; return the trained model (with `peft_config`, the PEFT model
     around it, LoRA drawn after seeding with `seed`) and its loss history. With save_steps, a checkpoint
     every save_steps optimizer steps in out_dir (the last one kept), and a run that finds one there
@@ -299,9 +276,7 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
     early stopping (checkpoints in out_dir). loader_workers: processes that build
     the batches while this one computes, for a run alone on the cores; the same batches, since the
     order is drawn here, but not with `augment`, whose epoch reaches it through a callback in this
-    process (AugmentEpoch) that a worker's copy would not see. sampling: transformers' train_sampling_strategy;
-    group_by_length (random megabatches, each sorted by length) because padding is most of a step: random
-    batches of the study's pairs are 37-45 % padding, grouped ones 1-4 % (docs/verdict.md). mlflow_prefix: the loss curves go live to
+    process (AugmentEpoch) that a worker's copy would not see. mlflow_prefix: the loss curves go live to
     the active MLflow run under this prefix (MLflowLive). extra_args: more SFTConfig
     (the GPU benchmark's max_steps, gradient checkpointing)."""
     if loader_workers and augment is not None:
@@ -316,7 +291,7 @@ def train(model, processor, examples: Sequence[Example], *, out_dir: Path, epoch
         output_dir=str(out_dir), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
         learning_rate=lr, warmup_steps=warmup_steps, lr_scheduler_type=lr_scheduler_type, weight_decay=weight_decay,
         logging_steps=logging_steps, report_to="none", seed=seed, data_seed=seed,
-        remove_unused_columns=False, dataloader_num_workers=loader_workers, train_sampling_strategy=sampling, use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False, dataloader_num_workers=loader_workers, use_cpu=not torch.cuda.is_available(),
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(), disable_tqdm=False,
         # not TRL's defaults (truncation at 1024 tokens, activation checkpointing): as the Trainer's
         **({"max_length": None, CHECKPOINTING: False} | stopping | (extra_args or {})),
