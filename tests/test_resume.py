@@ -3,13 +3,14 @@ the bytes of a run never stopped: training from its last checkpoint, generation 
 shard. Partial work is keyed to the stage's code, params and inputs, and goes when the stage ends."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import signal
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -175,13 +176,16 @@ def kill_when(root: Path, args: list[str], done: str, at_least: int) -> int:
         proc = subprocess.Popen([sys.executable, "-m", *args], cwd=root, env={**stage_env(root), "TMPDIR": str(scratch)},
                                 start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
-    while len(list(root.glob(f".resume/*/*/{done}"))) < at_least:
-        assert proc.poll() is None, f"{args} ended before {at_least} units of {done} were done:\n{log.read_text()[-4000:]}"
-        assert time.time() < deadline
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    shutil.rmtree(scratch)
+    try:
+        while len(list(root.glob(f".resume/*/*/{done}"))) < at_least:
+            assert proc.poll() is None, f"{args} ended before {at_least} units of {done} were done:\n{log.read_text()[-4000:]}"
+            assert time.time() < deadline
+            time.sleep(0.05)
+    finally:  # a failed wait too: no stage left running, no scratch left behind
+        with contextlib.suppress(ProcessLookupError):  # its workers too, if the stage itself has ended
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        shutil.rmtree(scratch)
     return len(list(root.glob(f".resume/*/*/{done}")))
 
 
