@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import socket
 import subprocess
 from contextlib import contextmanager
@@ -61,6 +62,19 @@ def _git_revision() -> str:
         return ""
 
 
+def _cpu_model() -> str:
+    """Float results differ across CPU types, so every run says which one it ran on."""
+    try:  # the first processor's block; a virtual machine may name only the vendor, so its family too
+        with open("/proc/cpuinfo") as f:
+            info = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+        info = {k.strip(): v.strip() for k, v in info.items()}
+    except OSError:
+        info = {}
+    if name := info.get("model name"):
+        return f"{name} (family {info.get('cpu family', '?')}, model {info.get('model', '?')})"
+    return platform.processor() or platform.machine()
+
+
 def flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in d.items():
@@ -80,11 +94,12 @@ def params_key(params: Params, without: tuple[str, ...] = ()) -> str:
 
 def study_tags(params: Params) -> dict[str, str]:
     """`study` names one run of the whole study (params incl. seed); `config` groups its seeds.
-    The readable ones (dataset, seed, DVC experiment, git commit) are what a person filters by."""
+    The readable ones (dataset, seed, DVC experiment, git commit, CPU) are what a person filters by."""
     revision = _git_revision()
     return {"study": params_key(params), "config": params_key(params, ("seed",)),
             "git_revision": revision, "mlflow.source.git.commit": revision,
-            "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), "dataset": params.dataset.name, "seed": str(params.seed)}
+            "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), "dataset": params.dataset.name, "seed": str(params.seed),
+            "cpu": _cpu_model()}
 
 
 EXPERIMENT_NOTE = """Visual rejection sampling with self-synthesized data (Shi et al., ICLR 2025) on `{dataset}`.

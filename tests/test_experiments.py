@@ -63,7 +63,7 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
         for method in ("base", *METHODS):
             with mlflow.start_run():
                 mlflow.set_tags({"kind": "method", "method": method, "seed": str(seed),
-                                 "config": seed_config(params, seed)})
+                                 "config": seed_config(params, seed), "cpu": f"cpu-{seed % 2}"})
                 for rnd in ([0] if method == "base" else range(1, params.last_round + 1)):
                     value = 0.0 if method == "base" else acc + shift[method] + 0.01 * rnd
                     cs = 0.5 + (0.1 * cs_sign if method == "ours" else 0.0)
@@ -75,6 +75,7 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
     assert main(["seeds-report", "--out", str(tmp_path / "reports")]) == 0
     table = (tmp_path / "reports/table1-seeds.md").read_text()
     assert "seeds 0, 1, 2, 3, 4" in table
+    assert "seed 0: cpu-0, seed 1: cpu-1, seed 2: cpu-0" in table  # each seed says which CPU it ran on
     k = params.last_round
     row = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| ")}
     assert "| +12.0 | 5.0 [5.0, 5.0] | 5 of 5 |" in row[f"ours above L+GE on accuracy (round {k})"]

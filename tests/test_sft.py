@@ -94,7 +94,10 @@ def test_the_training_curves_go_live_to_the_open_mlflow_run_under_their_rounds_p
     from tests.test_resume import examples
 
     monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", f"sqlite:///{tmp_path}/mlflow.db")
-    monkeypatch.delenv("MLFLOW_MAX_LOG_PARAMS", raising=False)
+    # a fresh store's default experiment, whatever experiment an earlier test in this process set
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
+    for var in ("MLFLOW_MAX_LOG_PARAMS", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(var, raising=False)
     model, processor = tiny_model()
     with mlflow.start_run() as run:
         mlflow.log_param("study_param", 1)

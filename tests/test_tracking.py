@@ -39,6 +39,7 @@ def test_a_study_is_one_parent_run_with_a_child_per_stage_and_a_run_per_method(r
     stages = {r.info.run_name for r in children if r.data.tags["kind"] == "stage"}
     assert {f"{s}-{study[:6]}" for s in ("base-pretrain", "evaluate-base", "select", "report")} <= stages
     assert all(r.data.tags["study"] == study for r in children)
+    assert parent.data.tags["cpu"] and all(r.data.tags["cpu"] == parent.data.tags["cpu"] for r in children)
     assert parent.info.status == "FINISHED"  # the report stage ended it
 
 

@@ -51,17 +51,20 @@ def seed_config(params: Params, seed: int) -> str:
     return params_key(Params.model_validate(data), ("seed",))
 
 
-def per_seed_studies(uri: str, experiment: str, params: Params) -> dict[int, Study]:
-    """One Study per seed: the method runs whose config is this configuration at their own seed."""
+def per_seed_studies(uri: str, experiment: str, params: Params) -> tuple[dict[int, Study], dict[int, str]]:
+    """One Study per seed: the method runs whose config is this configuration at their own seed; and
+    the CPU each seed ran on (float results differ across CPU types)."""
     by_seed: dict[int, list] = defaultdict(list)
     for run in method_runs(uri, experiment):
         seed = int(run.data.tags.get("seed", -1))
         if seed >= 0 and run.data.tags.get("config") == seed_config(params, seed):
             by_seed[seed].append(run)
-    return {seed: study_from_runs(uri, runs) for seed, runs in sorted(by_seed.items())}
+    return ({seed: study_from_runs(uri, runs) for seed, runs in sorted(by_seed.items())},
+            {seed: runs[0].data.tags.get("cpu", "") for seed, runs in by_seed.items()})
 
 
-def to_json(studies: dict[int, Study], config: str, failed: dict[int, list[str]]) -> dict:
+def to_json(studies: dict[int, Study], config: str, failed: dict[int, list[str]],
+            cpus: dict[int, str] | None = None) -> dict:
     """Every seed's figures and failed instrument checks as data: reports/seeds.json is committed, so
     seeds run on another machine or in another session add to the table instead of living only in
     one MLflow store."""
@@ -69,7 +72,8 @@ def to_json(studies: dict[int, Study], config: str, failed: dict[int, list[str]]
                                                          for r, scores in by_round.items()}
                                                      for m, by_round in study.metrics.items()}
                                          for seed, study in sorted(studies.items())},
-            "failed_checks": {str(seed): failed[seed] for seed in sorted(studies) if seed in failed}}
+            "failed_checks": {str(seed): failed[seed] for seed in sorted(studies) if seed in failed},
+            "cpu": {str(seed): (cpus or {})[seed] for seed in sorted(studies) if (cpus or {}).get(seed)}}
 
 
 def from_json(data: dict, config: str) -> tuple[dict[int, Study], dict[int, list[str]]]:
@@ -114,7 +118,8 @@ def interval_table(studies: dict[int, Study], k: int, metrics: tuple[str, ...], 
                      for method in methods))
 
 
-def report(studies: dict[int, Study], title: str, confidence: float, failed: dict[int, list[str]]) -> str:
+def report(studies: dict[int, Study], title: str, confidence: float, failed: dict[int, list[str]],
+           cpus: dict[int, str] | None = None) -> str:
     study = pooled(studies)
     k = study.rounds
     pct = round(confidence * 100)
@@ -145,6 +150,9 @@ the mean above.
 
 {verdict_section(claims_over_seeds(studies, k, confidence, failed), confidence)}
 
+CPU per seed (float results differ across CPU types; a seed is a fresh machine's draw either way):
+{", ".join(f"seed {s}: {(cpus or {}).get(s) or 'not recorded'}" for s in sorted(studies))}.
+
 Instrument checks that failed, per seed: {", ".join(f"seed {s}: {', '.join(f) or 'none'}" for s, f in sorted(failed.items()) if s in studies) or "none recorded"}.
 
 ## Accuracy per round, mean ± sd over seeds
@@ -163,8 +171,11 @@ def write_report(min_seeds: int = 2, out: Path = Path("reports")) -> int:
     config = params_key(params, ("seed",))
     saved = out / "seeds.json"
     studies, failed = saved_seeds(saved, params)
+    cpus = {int(s): cpu for s, cpu in json.loads(saved.read_text()).get("cpu", {}).items()} if studies else {}
     try:  # MLflow's runs win over the saved figures of the same seed (a rerun)
-        studies.update(per_seed_studies(uri, experiment, params))
+        tracked, tracked_cpus = per_seed_studies(uri, experiment, params)
+        studies.update(tracked)
+        cpus.update(tracked_cpus)
         failed.update({seed: by_config[seed_config(params, seed)] for seed, by_config in failed_checks(uri, experiment).items()
                        if seed_config(params, seed) in by_config})
     except LookupError as e:
@@ -175,9 +186,9 @@ def write_report(min_seeds: int = 2, out: Path = Path("reports")) -> int:
               f"{min_seeds} (run `make seeds`)", file=sys.stderr)
         return 1
     title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, studies))}, config {config}"
-    text = report(studies, title, params.report.confidence, failed)
+    text = report(studies, title, params.report.confidence, failed, cpus)
     write_text(out / "table1-seeds.md", text)
-    write_text(saved, json.dumps(to_json(studies, config, failed), indent=1) + "\n")
+    write_text(saved, json.dumps(to_json(studies, config, failed, cpus), indent=1) + "\n")
     accuracy_over_rounds(pooled(studies), out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
     print(text)
     return 0
