@@ -101,11 +101,12 @@ def main() -> None:
     select = read_json("metrics/select.json")
     title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, params {params_key(params)}"
     checks = instrument_checks(read_json("metrics/instrument.json")["measures"])
-    seeds, failed = saved_seeds(SEEDS, params)
-    over_seeds = claims_over_seeds(seeds, k, params.report.confidence, failed) if len(seeds) >= 2 else None
-    report = build(study, title, params.report, params.seed, checks=checks, seeds=len(seeds), over_seeds=over_seeds)
+    seeds = saved_seeds(SEEDS, params)
+    n = len(seeds.studies)
+    over_seeds = claims_over_seeds(seeds.studies, k, params.report.confidence, seeds.failed) if n >= 2 else None
+    report = build(study, title, params.report, params.seed, checks=checks, seeds=n, over_seeds=over_seeds)
     if over_seeds:
-        claims_note = (f"## The paper's claims over {len(seeds)} seeds (reports/seeds.json, reports/table1-seeds.md)\n\n"
+        claims_note = (f"## The paper's claims over {n} seeds (reports/seeds.json, reports/table1-seeds.md)\n\n"
                        + verdict_section(over_seeds, params.report.confidence))
     else:
         claims_note = ("## The paper's claims\n\nNo verdict yet: reports/seeds.json holds fewer than 2 seeds of this "

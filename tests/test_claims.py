@@ -110,20 +110,22 @@ def test_the_study_page_shows_the_seeds_verdict_of_its_own_configuration_only(tm
 
     from selfsynth.core.params import load_params
     from selfsynth.report.html import claims_html
-    from selfsynth.report.seeds import saved_seeds, seed_config, to_json
+    from selfsynth.report.seeds import Seeds, saved_seeds, seed_config, to_json
     from selfsynth.tracking import params_key
     from tests.conftest import REPO
 
     params = load_params(REPO / "params.yaml")
     ss = studies({("ours", K): [0.8, 0.82, 0.79], ("nl", K): [0.7, 0.71, 0.69]})
     path = tmp_path / "seeds.json"
-    path.write_text(json.dumps(to_json(ss, params_key(params, ("seed",)), {0: [], 1: ["diversity"], 2: []})))
-    seeds, failed = saved_seeds(path, params)
-    assert sorted(seeds) == [0, 1, 2] and failed == {0: [], 1: ["diversity"], 2: []}
+    path.write_text(json.dumps(to_json(Seeds(ss, {0: [], 1: ["diversity"], 2: []}, {1: "AMD EPYC"}),
+                                       params_key(params, ("seed",)))))
+    saved = saved_seeds(path, params)
+    seeds, failed = saved.studies, saved.failed
+    assert sorted(seeds) == [0, 1, 2] and failed == {0: [], 1: ["diversity"], 2: []} and saved.cpus == {1: "AMD EPYC"}
     page = claims_html(Study(K), described=[("ours above NL on accuracy (round 4)", "one seed: descriptive", "x")],
                        over_seeds=(3, claims_over_seeds(seeds, K, 0.95, failed)))
     assert "Over 3 seeds" in page and "<span class=ok>holds</span>" in page and "cannot be tested (seed 1: diversity)" in page
     assert "This seed, described" in page
-    path.write_text(json.dumps(to_json(ss, seed_config(params, 7), {})))  # another configuration's seeds
-    assert saved_seeds(path, params) == ({}, {})
+    path.write_text(json.dumps(to_json(Seeds(ss), seed_config(params, 7))))  # another configuration's seeds
+    assert saved_seeds(path, params) == Seeds()
     assert "No verdict yet" in claims_html(Study(K), described=[("c", "one seed: descriptive", "x")])

@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 from collections import defaultdict
+from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
 
@@ -51,57 +52,77 @@ def seed_config(params: Params, seed: int) -> str:
     return params_key(Params.model_validate(data), ("seed",))
 
 
-def per_seed_studies(uri: str, experiment: str, params: Params) -> tuple[dict[int, Study], dict[int, str]]:
-    """One Study per seed: the method runs whose config is this configuration at their own seed; and
-    the CPU each seed ran on (float results differ across CPU types)."""
+@dataclass
+class Seeds:
+    """The seeds of one configuration: each one's Study, the instrument checks it failed and the CPU it
+    ran on (float results differ across CPU types)."""
+    studies: dict[int, Study] = field(default_factory=dict)
+    failed: dict[int, list[str]] = field(default_factory=dict)
+    cpus: dict[int, str] = field(default_factory=dict)
+
+    def update(self, newer: Seeds) -> None:
+        """`newer` wins seed by seed (MLflow's runs over the saved figures of the same seed: a rerun)."""
+        self.studies.update(newer.studies)
+        self.failed.update(newer.failed)
+        self.cpus.update(newer.cpus)
+
+
+def tracked_seeds(uri: str, experiment: str, params: Params) -> Seeds:
+    """The seeds MLflow holds: per seed, the method runs whose config is this configuration at that seed."""
     by_seed: dict[int, list] = defaultdict(list)
     for run in method_runs(uri, experiment):
         seed = int(run.data.tags.get("seed", -1))
         if seed >= 0 and run.data.tags.get("config") == seed_config(params, seed):
             by_seed[seed].append(run)
-    return ({seed: study_from_runs(uri, runs) for seed, runs in sorted(by_seed.items())},
-            {seed: runs[0].data.tags.get("cpu", "") for seed, runs in by_seed.items()})
+    failed = {seed: by_config[seed_config(params, seed)] for seed, by_config in failed_checks(uri, experiment).items()
+              if seed_config(params, seed) in by_config}
+    return Seeds({seed: study_from_runs(uri, runs) for seed, runs in sorted(by_seed.items())}, failed,
+                 {seed: cpu for seed, runs in by_seed.items() if (cpu := runs[0].data.tags.get("cpu"))})
 
 
-def to_json(studies: dict[int, Study], config: str, failed: dict[int, list[str]],
-            cpus: dict[int, str] | None = None) -> dict:
-    """Every seed's figures and failed instrument checks as data: reports/seeds.json is committed, so
-    seeds run on another machine or in another session add to the table instead of living only in
+def _values(study: Study) -> dict[str, dict[int, dict[str, float]]]:
+    """{method: {round: {score: value}}} of a one-seed Study."""
+    return {m: {r: {k: v[0] for k, v in scores.items()} for r, scores in by_round.items()}
+            for m, by_round in study.metrics.items()}
+
+
+def _add(out: Study, values: dict) -> Study:
+    for method, by_round in values.items():
+        for rnd, scores in by_round.items():
+            out.add(method, int(rnd), scores)
+    return out
+
+
+def to_json(seeds: Seeds, config: str) -> dict:
+    """Every seed's figures, failed instrument checks and CPU as data: reports/seeds.json is committed,
+    so seeds run on another machine or in another session add to the table instead of living only in
     one MLflow store."""
-    return {"config": config, "seeds": {str(seed): {m: {str(r): {k: v[0] for k, v in scores.items()}
-                                                         for r, scores in by_round.items()}
-                                                     for m, by_round in study.metrics.items()}
-                                         for seed, study in sorted(studies.items())},
-            "failed_checks": {str(seed): failed[seed] for seed in sorted(studies) if seed in failed},
-            "cpu": {str(seed): (cpus or {})[seed] for seed in sorted(studies) if (cpus or {}).get(seed)}}
+    ordered = sorted(seeds.studies)
+    return {"config": config, "seeds": {str(s): _values(seeds.studies[s]) for s in ordered},
+            "failed_checks": {str(s): seeds.failed[s] for s in ordered if s in seeds.failed},
+            "cpu": {str(s): seeds.cpus[s] for s in ordered if seeds.cpus.get(s)}}
 
 
-def from_json(data: dict, config: str) -> tuple[dict[int, Study], dict[int, list[str]]]:
-    """The seeds of reports/seeds.json and their failed checks, if run with this configuration."""
+def from_json(data: dict, config: str) -> Seeds:
+    """The seeds of reports/seeds.json, if run with this configuration."""
     if data.get("config") != config:
-        return {}, {}
-    out = {}
-    for seed, methods in data["seeds"].items():
-        study = Study(max(int(r) for by_round in methods.values() for r in by_round))
-        for method, by_round in methods.items():
-            for rnd, values in by_round.items():
-                study.add(method, int(rnd), values)
-        out[int(seed)] = study
-    return out, {int(seed): names for seed, names in data.get("failed_checks", {}).items()}
+        return Seeds()
+    return Seeds({int(seed): _add(Study(max(int(r) for by_round in values.values() for r in by_round)), values)
+                  for seed, values in data["seeds"].items()},
+                 {int(seed): names for seed, names in data.get("failed_checks", {}).items()},
+                 {int(seed): cpu for seed, cpu in data.get("cpu", {}).items()})
 
 
-def saved_seeds(path: Path, params: Params) -> tuple[dict[int, Study], dict[int, list[str]]]:
+def saved_seeds(path: Path, params: Params) -> Seeds:
     """What reports/seeds.json holds for this configuration (the study page's seeds verdict)."""
-    return from_json(json.loads(path.read_text()), params_key(params, ("seed",))) if path.is_file() else ({}, {})
+    return from_json(json.loads(path.read_text()), params_key(params, ("seed",))) if path.is_file() else Seeds()
 
 
 def pooled(studies: dict[int, Study]) -> Study:
     """All seeds in one Study (per cell: one value per seed) for the mean ± sd tables."""
     out = Study(max(s.rounds for s in studies.values()), seeds=sorted(studies))
     for study in studies.values():
-        for method, by_round in study.metrics.items():
-            for rnd, scores in by_round.items():
-                out.add(method, rnd, {k: v[0] for k, v in scores.items()})
+        _add(out, _values(study))
     return out
 
 
@@ -118,8 +139,8 @@ def interval_table(studies: dict[int, Study], k: int, metrics: tuple[str, ...], 
                      for method in methods))
 
 
-def report(studies: dict[int, Study], title: str, confidence: float, failed: dict[int, list[str]],
-           cpus: dict[int, str] | None = None) -> str:
+def report(seeds: Seeds, title: str, confidence: float) -> str:
+    studies, failed = seeds.studies, seeds.failed
     study = pooled(studies)
     k = study.rounds
     pct = round(confidence * 100)
@@ -151,7 +172,7 @@ the mean above.
 {verdict_section(claims_over_seeds(studies, k, confidence, failed), confidence)}
 
 CPU per seed (float results differ across CPU types; a seed is a fresh machine's draw either way):
-{", ".join(f"seed {s}: {(cpus or {}).get(s) or 'not recorded'}" for s in sorted(studies))}.
+{", ".join(f"seed {s}: {seeds.cpus.get(s) or 'not recorded'}" for s in sorted(studies))}.
 
 Instrument checks that failed, per seed: {", ".join(f"seed {s}: {', '.join(f) or 'none'}" for s, f in sorted(failed.items()) if s in studies) or "none recorded"}.
 
@@ -170,26 +191,20 @@ def write_report(min_seeds: int = 2, out: Path = Path("reports")) -> int:
     uri, experiment = tracking_uri(params), params.experiment
     config = params_key(params, ("seed",))
     saved = out / "seeds.json"
-    studies, failed = saved_seeds(saved, params)
-    cpus = {int(s): cpu for s, cpu in json.loads(saved.read_text()).get("cpu", {}).items()} if studies else {}
-    try:  # MLflow's runs win over the saved figures of the same seed (a rerun)
-        tracked, tracked_cpus = per_seed_studies(uri, experiment, params)
-        studies.update(tracked)
-        cpus.update(tracked_cpus)
-        failed.update({seed: by_config[seed_config(params, seed)] for seed, by_config in failed_checks(uri, experiment).items()
-                       if seed_config(params, seed) in by_config})
+    seeds = saved_seeds(saved, params)
+    try:
+        seeds.update(tracked_seeds(uri, experiment, params))
     except LookupError as e:
         log.warning("%s; using %s only", e, saved)
-    studies = dict(sorted(studies.items()))
-    if len(studies) < min_seeds:
-        print(f"MLflow at {uri} and {saved} hold seeds {sorted(studies)} of config {config}; need "
+    seeds.studies = dict(sorted(seeds.studies.items()))
+    if len(seeds.studies) < min_seeds:
+        print(f"MLflow at {uri} and {saved} hold seeds {sorted(seeds.studies)} of config {config}; need "
               f"{min_seeds} (run `make seeds`)", file=sys.stderr)
         return 1
-    title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, studies))}, config {config}"
-    text = report(studies, title, params.report.confidence, failed, cpus)
+    title = f"{params.dataset.name} ({params.world.size}), seeds {', '.join(map(str, seeds.studies))}, config {config}"
+    text = report(seeds, title, params.report.confidence)
     write_text(out / "table1-seeds.md", text)
-    write_text(saved, json.dumps(to_json(studies, config, failed, cpus), indent=1) + "\n")
-    accuracy_over_rounds(pooled(studies), out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
+    write_text(saved, json.dumps(to_json(seeds, config), indent=1) + "\n")
+    accuracy_over_rounds(pooled(seeds.studies), out / "accuracy-seeds.png", f"accuracy per round, mean ± sd over seeds — {title}")
     print(text)
     return 0
-
