@@ -9,19 +9,22 @@ from collections import defaultdict
 from .study import SCORES, Study
 
 
-def method_runs(uri: str, experiment: str, **tags: str) -> list:
-    """Method runs (tag kind=method) of `experiment` whose tags equal `tags`, newest first."""
+def _search(uri: str, experiment: str, query: str, newest_first: bool = True) -> list:
+    """Runs of `experiment` matching `query` (none where the experiment does not exist)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise LookupError(f"MLflow at {uri}: no experiment {experiment!r}")
-    query = " and ".join(f"tags.{k} = '{v}'" for k, v in {"kind": "method", **tags}.items())
-    runs = client.search_runs([exp.experiment_id], filter_string=query, max_results=10_000,
-                              order_by=["attributes.start_time DESC"])
+    order = "attributes.start_time " + ("DESC" if newest_first else "ASC")
+    return client.search_runs([exp.experiment_id], filter_string=query, max_results=10_000, order_by=[order]) if exp else []
+
+
+def method_runs(uri: str, experiment: str, **tags: str) -> list:
+    """Method runs (tag kind=method) of `experiment` whose tags equal `tags`, newest first."""
+    runs = _search(uri, experiment, " and ".join(f"tags.{k} = '{v}'" for k, v in {"kind": "method", **tags}.items()))
     if not runs:
-        raise LookupError(f"MLflow at {uri}: no method runs in {experiment!r}" + (f" with tags {tags}" if tags else ""))
+        raise LookupError(f"MLflow at {uri}: no method runs in {experiment!r}" + (f" with tags {tags}" if tags else "")
+                          + " — run the study first")
     return runs
 
 
@@ -52,12 +55,7 @@ def study_from_runs(uri: str, runs: list) -> Study:
 def failed_checks(uri: str, experiment: str) -> dict[int, dict[str, list[str]]]:
     """{seed: {config: the instrument checks that failed}} from the instrument stage's runs, newest
     run of a (seed, config) winning."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], filter_string="tags.stage = 'instrument'", max_results=10_000,
-                              order_by=["attributes.start_time ASC"]) if exp else []
+    runs = _search(uri, experiment, "tags.stage = 'instrument'", newest_first=False)
     out: dict[int, dict[str, list[str]]] = defaultdict(dict)
     for run in runs:
         checks = {k.removeprefix("check."): v for k, v in run.data.metrics.items() if k.startswith("check.")}
@@ -67,12 +65,4 @@ def failed_checks(uri: str, experiment: str) -> dict[int, dict[str, list[str]]]:
 
 def latest_config(uri: str, experiment: str) -> str:
     """The configuration of the most recently started method run: what the notebook shows by default."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(uri)
-    exp = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([exp.experiment_id], filter_string="tags.kind = 'method'", max_results=1,
-                              order_by=["attributes.start_time DESC"]) if exp else []
-    if not runs:
-        raise LookupError(f"MLflow at {uri}: no method runs in {experiment!r} — run the study first")
-    return runs[0].data.tags["config"]
+    return method_runs(uri, experiment)[0].data.tags["config"]
