@@ -129,3 +129,14 @@ def test_the_study_page_shows_the_seeds_verdict_of_its_own_configuration_only(tm
     path.write_text(json.dumps(to_json(Seeds(ss), seed_config(params, 7))))  # another configuration's seeds
     assert saved_seeds(path, params) == Seeds()
     assert "No verdict yet" in claims_html(Study(K), described=[("c", "one seed: descriptive", "x")])
+
+
+def test_the_seeds_that_pass_every_check_are_read_apart_and_never_as_the_verdict():
+    from selfsynth.report.seeds import Seeds, passing_seeds_section
+
+    ss = studies({("ours", K): [0.9, 0.91, 0.3, 0.92], ("nl", K): [0.8, 0.8, 0.8, 0.8]})
+    section = passing_seeds_section(Seeds(ss, {2: ["perception"], 3: []}), K, 0.95)
+    assert "not the verdict: the 3 seeds that pass every check" in section and "dropped (2)" in section
+    assert "| ours above NL on accuracy (round 4) | +2.8 | 11.0 [8.5, 13.5] |" in section and "| 3 of 3 |" in section
+    assert passing_seeds_section(Seeds(ss, {3: []}), K, 0.95) == ""  # nothing failed: nothing to read apart
+    assert passing_seeds_section(Seeds(ss, {s: ["ceiling"] for s in (0, 1, 2)}), K, 0.95) == ""  # one seed left

@@ -31,7 +31,7 @@ from pathlib import Path
 from ..core.io import write_text
 from ..core.params import Params, load_params
 from ..tracking import params_key, tracking_uri
-from .claims import claims_over_seeds, verdict_section
+from .claims import claims_over_seeds, verdict_section, verdict_table
 from .figures import accuracy_over_rounds
 from .intervals import bounds, fmt_interval, mean_interval, prediction_interval
 from .study import Study
@@ -139,6 +139,25 @@ def interval_table(studies: dict[int, Study], k: int, metrics: tuple[str, ...], 
                      for method in methods))
 
 
+def passing_seeds_section(seeds: Seeds, k: int, confidence: float) -> str:
+    """The claims again over the seeds that failed no instrument check: which seeds to drop is chosen
+    after their failures were seen, so this reading describes and never replaces the verdict."""
+    passing = {s: study for s, study in seeds.studies.items() if not seeds.failed.get(s)}
+    if len(passing) == len(seeds.studies) or len(passing) < 2:
+        return ""
+    dropped = ", ".join(str(s) for s in sorted(set(seeds.studies) - set(passing)))
+    return f"""
+### A sensitivity reading, not the verdict: the {len(passing)} seeds that pass every check
+
+The verdict above follows the rule set before any seed ran: a check that failed on any seed leaves
+the claims it concerns untestable. Here the seeds with a failed check are dropped ({dropped}).
+Which seeds to drop was chosen after their failures were seen, so these figures show how far the
+instrument's edge moves the result; they decide nothing.
+
+{verdict_table(claims_over_seeds(passing, k, confidence))}
+"""
+
+
 def report(seeds: Seeds, title: str, confidence: float) -> str:
     studies, failed = seeds.studies, seeds.failed
     study = pooled(studies)
@@ -175,7 +194,7 @@ CPU per seed (float results differ across CPU types; a seed is a fresh machine's
 {", ".join(f"seed {s}: {seeds.cpus.get(s) or 'not recorded'}" for s in sorted(studies))}.
 
 Instrument checks that failed, per seed: {", ".join(f"seed {s}: {', '.join(f) or 'none'}" for s, f in sorted(failed.items()) if s in studies) or "none recorded"}.
-
+{passing_seeds_section(seeds, k, confidence)}
 ## Accuracy per round, mean ± sd over seeds
 
 {accuracy_table(study)}
