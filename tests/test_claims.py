@@ -140,3 +140,13 @@ def test_the_seeds_that_pass_every_check_are_read_apart_and_never_as_the_verdict
     assert "| ours above NL on accuracy (round 4) | +2.8 | 11.0 [8.5, 13.5] |" in section and "| 3 of 3 |" in section
     assert passing_seeds_section(Seeds(ss, {3: []}), K, 0.95) == ""  # nothing failed: nothing to read apart
     assert passing_seeds_section(Seeds(ss, {s: ["ceiling"] for s in (0, 1, 2)}), K, 0.95) == ""  # one seed left
+
+
+def test_each_seed_shows_its_round_k_scores_its_failed_checks_and_its_cpu():
+    from selfsynth.report.seeds import Seeds, per_seed_table
+
+    ss = studies({("ours", K): [0.9, 0.3], ("nl", K): [0.8, 0.8]})
+    rows = per_seed_table(Seeds(ss, {1: ["perception", "ceiling"]}, {0: "AMD EPYC"}), K).splitlines()
+    assert rows[0].startswith("| seed | nl acc | lge acc | ours acc | nofilter acc | nl CS |")
+    assert rows[2].startswith("| 0 | 80.0 | 50.0 | 90.0 | 50.0 | 0.500 |") and rows[2].endswith("| none | AMD EPYC |")
+    assert rows[3].endswith("| perception, ceiling | not recorded |")

@@ -139,6 +139,18 @@ def interval_table(studies: dict[int, Study], k: int, metrics: tuple[str, ...], 
                      for method in methods))
 
 
+def per_seed_table(seeds: Seeds, k: int) -> str:
+    methods = [m for m in LABELS if m != "base" and any(m in s.metrics for s in seeds.studies.values())]
+
+    def cell(study: Study, method: str, metric: str) -> str:
+        v = study.mean(method, k, metric)
+        return "—" if v is None else f"{v * 100:.1f}" if metric == "accuracy" else f"{v:.3f}"
+    return md_table(["seed", *(f"{m} acc" for m in methods), *(f"{m} CS" for m in methods), "failed checks", "CPU"],
+                    ([str(seed), *(cell(study, m, metric) for metric in ("accuracy", "CS") for m in methods),
+                      ", ".join(seeds.failed.get(seed, [])) or "none", seeds.cpus.get(seed) or "not recorded"]
+                     for seed, study in sorted(seeds.studies.items())))
+
+
 def passing_seeds_section(seeds: Seeds, k: int, confidence: float) -> str:
     """The claims again over the seeds that failed no instrument check: which seeds to drop is chosen
     after their failures were seen, so this reading describes and never replaces the verdict."""
@@ -189,12 +201,14 @@ the mean above.
 ## The paper's claims over seeds
 
 {verdict_section(claims_over_seeds(studies, k, confidence, failed), confidence)}
-
-CPU per seed (float results differ across CPU types; a seed is a fresh machine's draw either way):
-{", ".join(f"seed {s}: {seeds.cpus.get(s) or 'not recorded'}" for s in sorted(studies))}.
-
-Instrument checks that failed, per seed: {", ".join(f"seed {s}: {', '.join(f) or 'none'}" for s, f in sorted(failed.items()) if s in studies) or "none recorded"}.
 {passing_seeds_section(seeds, k, confidence)}
+## Per seed
+
+Round-{k} accuracy (%) and CS per method, the instrument checks each seed failed, and its CPU (float
+results differ across CPU types; a seed is a fresh machine's draw either way).
+
+{per_seed_table(seeds, k)}
+
 ## Accuracy per round, mean ± sd over seeds
 
 {accuracy_table(study)}
