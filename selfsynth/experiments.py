@@ -69,11 +69,20 @@ def run_queue(jobs: int, dry: bool, poll: float = 30.0) -> None:
     dvc("queue", "start", "--jobs", str(jobs), dry=dry)
     if dry:
         return
+    idle = 0  # polls in a row with experiments queued and no worker alive
     while True:
         status = dvc("queue", "status", check=False)
         busy = [line for line in status.splitlines() if " Queued " in f" {line} " or " Running " in f" {line} "]
         if not busy:
             break
+        # a worker can stop with experiments still queued (a stale shutdown message of an earlier
+        # queue); twice in a row, so that a worker still starting up is not doubled
+        stopped = "Worker status: 0 active, 0 idle" in status and not any(" Running " in f" {x} " for x in busy)
+        idle = idle + 1 if stopped else 0
+        if idle == 2:
+            print("the queue's worker stopped with experiments still queued: starting it again", flush=True)
+            dvc("queue", "start", "--jobs", str(jobs))
+            idle = 0
         print(f"{len(busy)} experiments queued or running ...", flush=True)
         time.sleep(poll)
     print(dvc("queue", "status", check=False))

@@ -197,3 +197,18 @@ def test_a_relative_store_names_a_path_under_the_repository_root():
     assert resolve_store("sqlite:////abs/m.db", root) == "sqlite:////abs/m.db"
     assert resolve_store("mlruns", root) == "/study/mlruns"
     assert resolve_store("http://127.0.0.1:5000", root) == "http://127.0.0.1:5000"
+
+
+def test_a_worker_that_stops_with_experiments_queued_is_started_again(monkeypatch):
+    """Seen twice in a seeds run: the worker took a stale shutdown message and left seeds queued."""
+    import selfsynth.experiments as ex
+
+    queued = "e14ad0c  seed-7  10:07 PM   Queued\n\nWorker status: 0 active, 0 idle\n"
+    running = "e14ad0c  seed-7  10:07 PM   Running\n\nWorker status: 1 active, 0 idle\n"
+    done = "e14ad0c  seed-7  10:07 PM   Success\n"
+    statuses = iter([queued, running, queued, queued, running, done, done])
+    calls = []
+    monkeypatch.setattr(ex, "dvc", lambda *a, **k: calls.append(a) or (next(statuses) if a[:2] == ("queue", "status") else ""))
+    ex.run_queue(jobs=1, dry=False, poll=0.0)
+    starts = [a for a in calls if a[:2] == ("queue", "start")]
+    assert len(starts) == 2  # the first start, and one restart after two stopped polls in a row (not one)
