@@ -117,11 +117,12 @@ def test_the_study_page_shows_the_seeds_verdict_of_its_own_configuration_only(tm
     params = load_params(REPO / "params.yaml")
     ss = studies({("ours", K): [0.8, 0.82, 0.79], ("nl", K): [0.7, 0.71, 0.69]})
     path = tmp_path / "seeds.json"
-    path.write_text(json.dumps(to_json(Seeds(ss, {0: [], 1: ["diversity"], 2: []}, {1: "AMD EPYC"}),
+    path.write_text(json.dumps(to_json(Seeds(ss, {0: [], 1: ["diversity"], 2: []}, {1: "AMD EPYC"}, {1: {"chance": 0.0625}}),
                                        params_key(params, ("seed",)))))
     saved = saved_seeds(path, params)
     seeds, failed = saved.studies, saved.failed
     assert sorted(seeds) == [0, 1, 2] and failed == {0: [], 1: ["diversity"], 2: []} and saved.cpus == {1: "AMD EPYC"}
+    assert saved.instrument == {1: {"chance": 0.0625}}
     page = claims_html(Study(K), described=[("ours above NL on accuracy (round 4)", "one seed: descriptive", "x")],
                        over_seeds=(3, claims_over_seeds(seeds, K, 0.95, failed)))
     assert "Over 3 seeds" in page and "<span class=ok>holds</span>" in page and "cannot be tested (seed 1: diversity)" in page
@@ -146,7 +147,8 @@ def test_each_seed_shows_its_round_k_scores_its_failed_checks_and_its_cpu():
     from selfsynth.report.seeds import Seeds, per_seed_table
 
     ss = studies({("ours", K): [0.9, 0.3], ("nl", K): [0.8, 0.8]})
-    rows = per_seed_table(Seeds(ss, {1: ["perception", "ceiling"]}, {0: "AMD EPYC"}), K).splitlines()
+    figures = {1: {"attribute_probe.beak": 0.95, "attribute_probe.breast": 0.887, "description_precision": 0.9241}}
+    rows = per_seed_table(Seeds(ss, {1: ["perception", "ceiling"]}, {0: "AMD EPYC"}, figures), K).splitlines()
     assert rows[0].startswith("| seed | nl acc | lge acc | ours acc | nofilter acc | nl CS |")
-    assert rows[2].startswith("| 0 | 80.0 | 50.0 | 90.0 | 50.0 | 0.500 |") and rows[2].endswith("| none | AMD EPYC |")
-    assert rows[3].endswith("| perception, ceiling | not recorded |")
+    assert rows[2].startswith("| 0 | 80.0 | 50.0 | 90.0 | 50.0 | 0.500 |") and rows[2].endswith("| none | — | — | AMD EPYC |")
+    assert rows[3].endswith("| perception, ceiling | 0.887 (breast) | 0.924 | not recorded |")  # by how much it failed

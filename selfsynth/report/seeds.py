@@ -29,6 +29,7 @@ from functools import reduce
 from pathlib import Path
 
 from ..core.io import write_text
+from ..instrument.checks import ATTRIBUTE_MIN, DESCRIPTION_PRECISION
 from ..core.params import Params, load_params
 from ..tracking import params_key, tracking_uri
 from .claims import claims_over_seeds, verdict_section, verdict_table
@@ -36,7 +37,7 @@ from .figures import accuracy_over_rounds
 from .intervals import bounds, fmt_interval, mean_interval, prediction_interval
 from .study import Study
 from .tables import LABELS, accuracy_table, md_table, text_quality_table
-from .tracked import failed_checks, method_runs, study_from_runs
+from .tracked import instrument_figures, method_runs, study_from_runs
 
 log = logging.getLogger(__name__)
 # a fresh machine draws a new world and base model: these params move together, one value per seed
@@ -54,17 +55,19 @@ def seed_config(params: Params, seed: int) -> str:
 
 @dataclass
 class Seeds:
-    """The seeds of one configuration: each one's Study, the instrument checks it failed and the CPU it
-    ran on (float results differ across CPU types)."""
+    """The seeds of one configuration: each one's Study, the instrument checks it failed, the
+    instrument's figures and the CPU it ran on (float results differ across CPU types)."""
     studies: dict[int, Study] = field(default_factory=dict)
     failed: dict[int, list[str]] = field(default_factory=dict)
     cpus: dict[int, str] = field(default_factory=dict)
+    instrument: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def update(self, newer: Seeds) -> None:
         """`newer` wins seed by seed (MLflow's runs over the saved figures of the same seed: a rerun)."""
         self.studies.update(newer.studies)
         self.failed.update(newer.failed)
         self.cpus.update(newer.cpus)
+        self.instrument.update(newer.instrument)
 
 
 def tracked_seeds(uri: str, experiment: str, params: Params) -> Seeds:
@@ -74,10 +77,13 @@ def tracked_seeds(uri: str, experiment: str, params: Params) -> Seeds:
         seed = int(run.data.tags.get("seed", -1))
         if seed >= 0 and run.data.tags.get("config") == seed_config(params, seed):
             by_seed[seed].append(run)
-    failed = {seed: by_config[seed_config(params, seed)] for seed, by_config in failed_checks(uri, experiment).items()
-              if seed_config(params, seed) in by_config}
-    return Seeds({seed: study_from_runs(uri, runs) for seed, runs in sorted(by_seed.items())}, failed,
-                 {seed: cpu for seed, runs in by_seed.items() if (cpu := runs[0].data.tags.get("cpu"))})
+    figures = {seed: by_config[config] for seed, by_config in instrument_figures(uri, experiment).items()
+               if (config := seed_config(params, seed)) in by_config}
+    return Seeds({seed: study_from_runs(uri, runs) for seed, runs in sorted(by_seed.items())},
+                 {seed: sorted(k.removeprefix("check.") for k, v in f.items() if k.startswith("check.") and v == 0)
+                  for seed, f in figures.items()},
+                 {seed: cpu for seed, runs in by_seed.items() if (cpu := runs[0].data.tags.get("cpu"))},
+                 {seed: {k: v for k, v in f.items() if not k.startswith("check.")} for seed, f in figures.items()})
 
 
 def _values(study: Study) -> dict[str, dict[int, dict[str, float]]]:
@@ -94,13 +100,14 @@ def _add(out: Study, values: dict) -> Study:
 
 
 def to_json(seeds: Seeds, config: str) -> dict:
-    """Every seed's figures, failed instrument checks and CPU as data: reports/seeds.json is committed,
+    """Every seed's figures, failed instrument checks, instrument figures and CPU as data: reports/seeds.json is committed,
     so seeds run on another machine or in another session add to the table instead of living only in
     one MLflow store."""
     ordered = sorted(seeds.studies)
     return {"config": config, "seeds": {str(s): _values(seeds.studies[s]) for s in ordered},
             "failed_checks": {str(s): seeds.failed[s] for s in ordered if s in seeds.failed},
-            "cpu": {str(s): seeds.cpus[s] for s in ordered if seeds.cpus.get(s)}}
+            "cpu": {str(s): seeds.cpus[s] for s in ordered if seeds.cpus.get(s)},
+            "instrument": {str(s): seeds.instrument[s] for s in ordered if s in seeds.instrument}}
 
 
 def from_json(data: dict, config: str) -> Seeds:
@@ -110,7 +117,8 @@ def from_json(data: dict, config: str) -> Seeds:
     return Seeds({int(seed): _add(Study(max(int(r) for by_round in values.values() for r in by_round)), values)
                   for seed, values in data["seeds"].items()},
                  {int(seed): names for seed, names in data.get("failed_checks", {}).items()},
-                 {int(seed): cpu for seed, cpu in data.get("cpu", {}).items()})
+                 {int(seed): cpu for seed, cpu in data.get("cpu", {}).items()},
+                 {int(seed): figures for seed, figures in data.get("instrument", {}).items()})
 
 
 def saved_seeds(path: Path, params: Params) -> Seeds:
@@ -140,14 +148,26 @@ def interval_table(studies: dict[int, Study], k: int, metrics: tuple[str, ...], 
 
 
 def per_seed_table(seeds: Seeds, k: int) -> str:
+    """Round-K accuracy and CS per method beside what decides whether the seed can test a claim: the
+    failed checks and the two instrument figures nearest their bars, the frozen tower's weakest
+    attribute probe (perception) and the base model's description precision."""
     methods = [m for m in LABELS if m != "base" and any(m in s.metrics for s in seeds.studies.values())]
 
     def cell(study: Study, method: str, metric: str) -> str:
         v = study.mean(method, k, metric)
         return "—" if v is None else f"{v * 100:.1f}" if metric == "accuracy" else f"{v:.3f}"
-    return md_table(["seed", *(f"{m} acc" for m in methods), *(f"{m} CS" for m in methods), "failed checks", "CPU"],
+
+    def instrument(seed: int) -> list[str]:
+        figures = seeds.instrument.get(seed, {})
+        probes = {key.removeprefix("attribute_probe."): v for key, v in figures.items() if key.startswith("attribute_probe.")}
+        weakest = min(probes, key=probes.get) if probes else None
+        return [f"{probes[weakest]:.3f} ({weakest})" if weakest else "—",
+                f"{figures['description_precision']:.3f}" if "description_precision" in figures else "—"]
+    return md_table(["seed", *(f"{m} acc" for m in methods), *(f"{m} CS" for m in methods), "failed checks",
+                     "weakest probe", "description precision", "CPU"],
                     ([str(seed), *(cell(study, m, metric) for metric in ("accuracy", "CS") for m in methods),
-                      ", ".join(seeds.failed.get(seed, [])) or "none", seeds.cpus.get(seed) or "not recorded"]
+                      ", ".join(seeds.failed.get(seed, [])) or "none", *instrument(seed),
+                      seeds.cpus.get(seed) or "not recorded"]
                      for seed, study in sorted(seeds.studies.items())))
 
 
@@ -204,8 +224,10 @@ the mean above.
 {passing_seeds_section(seeds, k, confidence)}
 ## Per seed
 
-Round-{k} accuracy (%) and CS per method, the instrument checks each seed failed, and its CPU (float
-results differ across CPU types; a seed is a fresh machine's draw either way).
+Round-{k} accuracy (%) and CS per method; the instrument checks each seed failed, its frozen tower's
+weakest attribute probe (bar {ATTRIBUTE_MIN}) and its base model's description precision (bar {DESCRIPTION_PRECISION}), "—" where
+the seed's instrument figures were not saved; and its CPU (float results differ across CPU types; a
+seed is a fresh machine's draw either way).
 
 {per_seed_table(seeds, k)}
 

@@ -52,14 +52,12 @@ def study_from_runs(uri: str, runs: list) -> Study:
     return study
 
 
-def failed_checks(uri: str, experiment: str) -> dict[int, dict[str, list[str]]]:
-    """{seed: {config: the instrument checks that failed}} from the instrument stage's runs, newest
-    run of a (seed, config) winning."""
-    runs = _search(uri, experiment, "tags.stage = 'instrument'", newest_first=False)
-    out: dict[int, dict[str, list[str]]] = defaultdict(dict)
-    for run in runs:
-        checks = {k.removeprefix("check."): v for k, v in run.data.metrics.items() if k.startswith("check.")}
-        out[int(run.data.tags.get("seed", 0))][run.data.tags.get("config", "")] = sorted(k for k, v in checks.items() if v == 0)
+def instrument_figures(uri: str, experiment: str) -> dict[int, dict[str, dict[str, float]]]:
+    """{seed: {config: the instrument stage's figures, its checks as check.<name> 1 / 0}}, newest run of
+    a (seed, config) winning."""
+    out: dict[int, dict[str, dict[str, float]]] = defaultdict(dict)
+    for run in _search(uri, experiment, "tags.stage = 'instrument'", newest_first=False):
+        out[int(run.data.tags.get("seed", 0))][run.data.tags.get("config", "")] = dict(run.data.metrics)
     return dict(out)
 
 
