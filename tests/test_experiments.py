@@ -81,8 +81,8 @@ def test_table1_over_seeds_decides_each_claim_from_the_interval_over_seeds(tmp_p
     assert "seeds 0, 1, 2, 3, 4" in table
     k = params.last_round
     row = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| ")}
-    assert [row[str(s)].split(" | ")[-4:] for s in range(2)] == [["none", "0.930 (breast)", "0.900", "cpu-0 |"],
-                                                                 ["none", "0.930 (breast)", "0.900", "cpu-1 |"]]
+    assert [row[str(s)].split(" | ")[-4:] for s in range(2)] == [["none", "0.9300 (breast)", "0.9000", "cpu-0 |"],
+                                                                 ["none", "0.9300 (breast)", "0.9000", "cpu-1 |"]]
     assert "| +12.0 | 5.0 [5.0, 5.0] | 5 of 5 |" in row[f"ours above L+GE on accuracy (round {k})"]
     assert row[f"ours above L+GE on accuracy (round {k})"].endswith("| holds | **holds** |")
     assert row[f"ours above NL on CS (round {k}): NL cites no feature, so its CS is 0"].endswith("| sanity check: undecided | "

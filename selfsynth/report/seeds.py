@@ -161,8 +161,8 @@ def per_seed_table(seeds: Seeds, k: int) -> str:
         figures = seeds.instrument.get(seed, {})
         probes = {key.removeprefix("attribute_probe."): v for key, v in figures.items() if key.startswith("attribute_probe.")}
         weakest = min(probes, key=probes.get) if probes else None
-        return [f"{probes[weakest]:.3f} ({weakest})" if weakest else "—",
-                f"{figures['description_precision']:.3f}" if "description_precision" in figures else "—"]
+        return [f"{probes[weakest]:.4f} ({weakest})" if weakest else "—",
+                f"{figures['description_precision']:.4f}" if "description_precision" in figures else "—"]
     return md_table(["seed", *(f"{m} acc" for m in methods), *(f"{m} CS" for m in methods), "failed checks",
                      "weakest probe", "description precision", "CPU"],
                     ([str(seed), *(cell(study, m, metric) for metric in ("accuracy", "CS") for m in methods),
