@@ -11,7 +11,9 @@ gets two intervals: the 95 % t-interval of its mean over seeds, and the predicti
 new seed (where a fresh clone's run should land). A claim compares two cells seed by seed (same
 world, same test images) and is decided from the mean difference, raw and Holm-adjusted over the
 claims that count (report.claims): holds, does not hold, the paper's effect is excluded,
-undecided, or cannot be tested (an instrument check failed on some seed).
+undecided, or cannot be tested (an instrument check failed on some seed). Each seed's row shows
+its instrument figures beside its scores, and where some seed failed a check the claims are read
+again over the seeds that passed: a sensitivity reading, never the verdict.
 
 Scores in [0, 1] (and their differences, in [-1, 1]) keep their intervals inside the scale by
 intersecting the t-interval with it: the true mean lies in the scale, so the intersection covers it
@@ -29,8 +31,8 @@ from functools import reduce
 from pathlib import Path
 
 from ..core.io import write_text
-from ..instrument.checks import ATTRIBUTE_MIN, DESCRIPTION_PRECISION
 from ..core.params import Params, load_params
+from ..instrument.checks import ATTRIBUTE_MIN, DESCRIPTION_PRECISION
 from ..tracking import params_key, tracking_uri
 from .claims import claims_over_seeds, verdict_section, verdict_table
 from .figures import accuracy_over_rounds
@@ -100,9 +102,9 @@ def _add(out: Study, values: dict) -> Study:
 
 
 def to_json(seeds: Seeds, config: str) -> dict:
-    """Every seed's figures, failed instrument checks, instrument figures and CPU as data: reports/seeds.json is committed,
-    so seeds run on another machine or in another session add to the table instead of living only in
-    one MLflow store."""
+    """Every seed's scores, failed instrument checks, instrument figures and CPU as data:
+    reports/seeds.json is committed, so seeds run on another machine or in another session add to
+    the table instead of living only in one MLflow store."""
     ordered = sorted(seeds.studies)
     return {"config": config, "seeds": {str(s): _values(seeds.studies[s]) for s in ordered},
             "failed_checks": {str(s): seeds.failed[s] for s in ordered if s in seeds.failed},
