@@ -36,7 +36,7 @@ from ..instrument.checks import ATTRIBUTE_MIN, DESCRIPTION_PRECISION
 from ..tracking import params_key, tracking_uri
 from .claims import claims_over_seeds, verdict_section, verdict_table
 from .figures import accuracy_over_rounds
-from .intervals import bounds, fmt_interval, mean_interval, prediction_interval
+from .intervals import bounds, display_scale, fmt_interval, mean_interval, prediction_interval
 from .study import Study
 from .tables import LABELS, accuracy_table, md_table, text_quality_table
 from .tracked import instrument_figures, method_runs, study_from_runs
@@ -157,7 +157,8 @@ def per_seed_table(seeds: Seeds, k: int) -> str:
 
     def cell(study: Study, method: str, metric: str) -> str:
         v = study.mean(method, k, metric)
-        return "—" if v is None else f"{v * 100:.1f}" if metric == "accuracy" else f"{v:.3f}"
+        scale, digits = display_scale(metric)
+        return "—" if v is None else f"{v * scale:.{digits}f}"
 
     def instrument(seed: int) -> list[str]:
         figures = seeds.instrument.get(seed, {})
