@@ -1,9 +1,12 @@
 """The instrument's perception checks over world seeds, without running the study: for each seed,
 build the world, pretrain the base tower exactly as the `base` stage does (stage A), and probe it
 (selfsynth/instrument/perception.py). `--code DIR` builds world and tower with another checkout's
-code (e.g. the commit before a testbed change) while the probes stay this checkout's.
+code (e.g. the commit before a testbed change) while the probes stay this checkout's; `--set` tries
+a param before it is adopted. The tower trains on `threads` threads, as the stage's does, so a seed's
+figures are the study's (run seeds side by side, one process per core).
 
     python benchmarks/perception_seeds.py --seeds 0 1 2 3 4 --out /tmp/perception.json
+    python benchmarks/perception_seeds.py --seeds 3 --set world.image_size=80 --out /tmp/p80.json
     git worktree add /tmp/before <commit> && python benchmarks/perception_seeds.py --code /tmp/before ...
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import sys
 import tempfile
 import time
+from functools import reduce
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
@@ -34,6 +38,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--code", type=Path, default=HERE, help="the checkout whose world and tower are measured")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="params overrides (YAML values)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     sys.path.insert(0, str(args.code))
@@ -49,8 +54,16 @@ def main() -> None:
     from selfsynth.world.build import build_generic, build_world
     P = load_probes()
 
-    torch.set_num_threads(2)
+    import yaml
     params = load_params(args.code / "params.yaml")
+    if args.set:
+        data = params.model_dump()
+        for item in args.set:
+            key, value = item.split("=", 1)
+            *parents, leaf = key.split(".")
+            reduce(dict.__getitem__, parents, data)[leaf] = yaml.safe_load(value)
+        params = type(params).model_validate(data)
+    torch.set_num_threads(params.threads)
     prompts = load_prompts("aviary", args.code / "prompts")
     vp = params.base.vision_pretrain
     results = json.loads(args.out.read_text()) if args.out.is_file() else {}
