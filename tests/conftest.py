@@ -22,7 +22,6 @@ def micro_params() -> dict:
     """The repo's params.yaml shrunk to the micro world and a few training steps."""
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p["world"]["size"] = "micro"
-    p["world"]["image_size"] = 64  # 17 image tokens, not 37: the suite's studies are about the pipeline, not perception
     p["base"]["vision_pretrain"]["epochs"] = 2
     p["base"]["train"]["epochs"] = 1
     p["base"]["train"]["batch_size"] = 16
