@@ -5,7 +5,7 @@ with TRL's fused head).
 
     python benchmarks/loss_head.py [--steps 40] [--pairs 2]
 
-Run it in a study's workspace (models/base and data/dataset present), alone on the machine.
+Run it in a study's workspace (models/round-0 and data/dataset present), alone on the machine.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ skips what is there, so the CUB size can run over several sessions.
     python benchmarks/scale.py --out /scratch/scale                     # default, cub_quarter, cub
     python benchmarks/scale.py --out /scratch/scale --sizes default cub_quarter
     python benchmarks/scale.py --out /scratch/scale --table             # the table, plot and README section
-    python benchmarks/scale.py --out /tmp/s --sizes micro --stages check prepare concepts base --base models/base
+    python benchmarks/scale.py --out /tmp/s --sizes micro --stages check prepare concepts base --base models/round-0
 """
 from __future__ import annotations
 
@@ -38,9 +38,11 @@ from selfsynth.core.offline import OFFLINE_ENV  # noqa: E402
 from selfsynth.core.params import WORLD_SIZES  # noqa: E402
 
 SIZES = ("default", "cub_quarter", "cub")
-# dvc.yaml's stages in order, round 2 for the foreach ones; evaluate_round1 evaluates round 1's models
-STAGES = ("check", "prepare", "concepts", "base", "describe", "select", "synthesize", "train_round1",
-          "evaluate_round1", "generate", "rejection")
+# dvc.yaml's stages in order: train and evaluate of round 1, generate and rejection of round 2
+STAGES = ("check", "prepare", "concepts", "base", "describe", "select", "synthesize", "train@round-1",
+          "evaluate@round-1", "generate", "rejection")
+ROUND_OF = {"train@round-1": ("train", 1), "evaluate@round-1": ("evaluate", 1), "generate": ("generate", 2),
+            "rejection": ("rejection", 2)}
 SHARED = ("stages", "prompts", "concepts", "dvc.yaml", ".dvcignore")
 DVC = str(Path(sys.executable).parent / "dvc")
 README_MARKS = ("<!-- scale:begin -->", "<!-- scale:end -->")
@@ -54,7 +56,8 @@ def scale_params(size: str) -> dict:
     p["train"]["epochs"] = 1
     counts = WORLD_SIZES[size]
     p["evaluate"]["max_images"] = counts.n_genera * counts.species_per_genus * counts.test_per_class
-    p["rounds"] = {"round-2": {"round": 2, "after": 1}}
+    p["rounds"] = {f"round-{r}": {"round": r, "after": r - 1} for r in (1, 2)}
+    p["resample"] = {"round-2": {"round": 2, "after": 1}}
     return p
 
 
@@ -77,10 +80,11 @@ def env(root: Path) -> dict:
 
 
 def stage_spec(root: Path, name: str) -> tuple[list[str], list[str]]:
-    """The stage's command and outputs as dvc.yaml writes them, round 2 for a foreach stage."""
-    spec = yaml.safe_load((root / "dvc.yaml").read_text())["stages"][name]
+    """The stage's command and outputs as dvc.yaml writes them, for a foreach stage its round's."""
+    stage, rnd = ROUND_OF.get(name, (name, None))
+    spec = yaml.safe_load((root / "dvc.yaml").read_text())["stages"][stage]
     body = spec.get("do", spec)
-    fill = lambda s: s.replace("${item.round}", "2")  # noqa: E731
+    fill = lambda s: s.replace("${item.round}", str(rnd)).replace("${item.after}", str(rnd and rnd - 1))  # noqa: E731
     outs = [fill(next(iter(o)) if isinstance(o, dict) else o) for o in body.get("outs", []) + body.get("plots", [])]
     return fill(body["cmd"].split("#")[0]).split(), outs
 
@@ -117,8 +121,8 @@ def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | Non
         if name in done:
             continue
         cmd, outs = stage_spec(root, name)
-        donor = base or next((out / s / "models/base" for s in SIZES
-                              if s != size and (out / s / "models/base").is_dir()), None)
+        donor = base or next((out / s / "models/round-0" for s in SIZES
+                              if s != size and (out / s / "models/round-0").is_dir()), None)
         if name == "base" and donor is not None:  # the base does not grow with the size: copied, not timed
             for o in outs:  # the model and its loss plot, from the donor's project
                 source = donor.parent.parent / o
@@ -136,13 +140,14 @@ def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | Non
         for key, args in (("dvc_status_s", ["status", last]), ("dvc_repro_noop_s", ["repro", last])):
             done[key] = measured([DVC, *args], root)["seconds"]
         done["dvc_stages"] = list(stages)
-        if "evaluate_round1" in stages:
+        if "evaluate@round-1" in stages:
             done["mlflow_answers_s"] = mlflow_answers_time(root)
         save(out, record)
 
 
 def stage_name(name: str) -> str:
-    return f"{name}@round-2" if name in ("generate", "rejection") else name
+    stage, rnd = ROUND_OF.get(name, (name, None))
+    return f"{stage}@round-{rnd}" if rnd else stage
 
 
 def mlflow_answers_time(root: Path) -> float:
@@ -150,7 +155,7 @@ def mlflow_answers_time(root: Path) -> float:
     code = ("import json,time,mlflow; from selfsynth.tracking import log_answers; "
             "from selfsynth.metrics.rows import explain_rows; "
             "from selfsynth.dataset.prepared import load_prepared; "
-            "rows=[json.loads(x) for x in open('data/eval/ours/round-1.jsonl')]; d=load_prepared('data/dataset'); "
+            "rows=[json.loads(x) for x in open('data/eval/round-1/ours.jsonl')]; d=load_prepared('data/dataset'); "
             "mlflow.set_experiment('scale'); r=mlflow.start_run(); t=time.perf_counter(); "
             "log_answers(mlflow, explain_rows(rows), d.class_names, 1); print(time.perf_counter()-t); mlflow.end_run()")
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env(root), capture_output=True, text=True,

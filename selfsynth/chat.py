@@ -2,7 +2,7 @@
 (Table 2): does it name the class, and can it say which visible features it went by?
 
     python -m selfsynth chat --method ours --round 4 --image data/dataset/images/test/test-003-0001.png
-    python -m selfsynth chat --model models/base --image my_bird.png --temperature 0.7
+    python -m selfsynth chat --model models/round-0 --image my_bird.png --temperature 0.7
 
 Type a question per line; an empty line, 'quit' or end of input ends the session.
 """

@@ -108,7 +108,9 @@ def run(what: str, experiments: dict[str, list[str]], extra: list[str], rounds: 
         dry_run: bool) -> int:
     extra = list(extra)
     if rounds is not None:  # hydra's delete syntax: drop the rounds after K
-        extra += [f"~rounds.{name}" for name, spec in load_params().rounds.items() if spec.round > rounds]
+        params = load_params()
+        extra += [f"~{key}.{name}" for key in ("rounds", "resample")
+                  for name, spec in getattr(params, key).items() if spec.round > rounds]
     queue({f"{prefix}{k}": v for k, v in experiments.items()}, extra, dry_run)
     run_queue(jobs, dry_run)
     if not dry_run:

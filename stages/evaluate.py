@@ -4,15 +4,14 @@ under `offline`; its replies are cached in data/eval/llm_judge/round-<r>.json (a
 output, so a rerun asks nothing already answered). Each method's evaluation is kept as it is
 finished: a killed run, rerun, evaluates only the methods it had not finished (selfsynth/process/resume.py).
 
-Usage: python -m stages.evaluate <round> <method> [<method> ...]; 'base' is always evaluated as round 0.
+Usage: python -m stages.evaluate <round> [<method> ...]   (round 0: the base model; else every method)
 """
 import logging
 import sys
-from pathlib import Path
 
 from selfsynth.checks import read_concepts
 from selfsynth.core.io import write_json, write_jsonl
-from selfsynth.core.layout import DATASET, METHODS, metrics_path, model_dir, predictions_path
+from selfsynth.core.layout import DATASET, METHODS, judge_cache, methods_of, metrics_path, model_dir, predictions_path
 from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import check_images, load_prepared, spread_over_classes
 from selfsynth.lmm.backend import make_generator, open_generator
@@ -28,10 +27,6 @@ from selfsynth.tracking import log_answers, log_round, method_run
 from stages import summarize
 
 log = logging.getLogger("evaluate")
-
-
-def judge_cache(rnd: int) -> Path:
-    return Path(f"data/eval/llm_judge/round-{rnd}.json")
 
 
 _reference: tuple = ()  # the base model and its processor: loaded once, inherited by the forked workers, not pickled
@@ -69,7 +64,7 @@ def main(rnd: int, methods: list[str]) -> None:
         CachedChat(base_url=llm.base_url, model=llm.model, api_key_env=llm.api_key_env, cache_path=None).check_reachable()
     global _reference
     _reference = load_lmm(model_dir("base", 0))  # FS: perplexity under the untuned model
-    jobs = [(params, dataset, concepts, m, 0 if m == "base" else rnd) for m in methods]
+    jobs = [(params, dataset, concepts, m, rnd) for m in methods]
     partial = Partial(f"evaluate-round-{rnd}", params, [DATASET, "data/concepts.json", "prompts",
                                                         *{model_dir(m, r) for *_, m, r in jobs}])
     results = run_units(assess, jobs, [f"{m}-round-{r}" for *_, m, r in jobs], partial, params.workers,
@@ -91,4 +86,4 @@ def main(rnd: int, methods: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2:])
+    main(int(sys.argv[1]), sys.argv[2:] or list(methods_of(int(sys.argv[1]))))

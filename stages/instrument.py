@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from selfsynth.core.io import read_json, read_jsonl, write_json
-from selfsynth.core.layout import DATASET, ZSTAR, model_dir
+from selfsynth.core.layout import DATASET, ZSTAR, model_dir, rejection_metrics_path, train_metrics_path
 from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import load_prepared
 from selfsynth.instrument.checks import epoch_cells, instrument_checks, zstar_floor_share
@@ -56,7 +56,7 @@ def main() -> None:
     k = params.last_round
     base = read_json("metrics/base.json")
     floor, sizes = zstar_floor_share(read_jsonl(ZSTAR), params.select.beta, params.select.min_concepts)
-    rounds = {r: read_json(f"metrics/rounds/round-{r}.json") for r in range(2, k + 1)}
+    rounds = {r: read_json(rejection_metrics_path(r)) for r in range(2, k + 1)}
     measures = {
         **perception(params, dataset),
         "description_precision": (base.get("description_greedy") or {}).get("precision"),
@@ -66,7 +66,7 @@ def main() -> None:
         "looping_candidates": {r: s["ours"]["looping_candidates"] for r, s in rounds.items()},
         "score_differs_from_random": {r: s["ours"].get("score_differs_from_random") for r, s in rounds.items()},
         "zstar_floor_share": floor, "zstar_sizes": sizes,
-        "epoch_cells": epoch_cells({r: read_json(f"metrics/train/round-{r}.json") for r in range(1, k + 1)}),
+        "epoch_cells": epoch_cells({r: read_json(train_metrics_path(r)) for r in range(1, k + 1)}),
     }
     checks = instrument_checks(measures)
     # numbers and verdicts only (`dvc metrics show` lists every scalar); the checks' words come from

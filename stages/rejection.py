@@ -9,7 +9,7 @@ import sys
 
 from selfsynth.checks import read_concepts
 from selfsynth.core.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from selfsynth.core.layout import DATASET, SAMPLED, TEMPLATED, ZSTAR, candidates_path, pairs_path
+from selfsynth.core.layout import DATASET, SAMPLED, TEMPLATED, ZSTAR, candidates_path, pairs_path, rejection_metrics_path
 from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import load_prepared
 from selfsynth.lmm.prompts import load_prompts
@@ -61,7 +61,7 @@ def main(rnd: int) -> None:
     with atomic_path(out, directory=True) as tmp:
         for method, rows in pairs.items():
             dump_jsonl(tmp / f"{method}.jsonl", rows)
-    write_json(f"metrics/rounds/round-{rnd}.json", stats)
+    write_json(rejection_metrics_path(rnd), stats)
     for method, s in stats.items():
         with method_run(params, method) as mlf:
             mlf.log_metrics({f"rejection.{k}": v for k, v in flatten(s).items()}, step=rnd)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from selfsynth.core.io import atomic_path, read_json, write_text
-from selfsynth.core.layout import METHODS
+from selfsynth.core.layout import METHODS, rejection_metrics_path
 from selfsynth.core.params import load_params
 from selfsynth.instrument.checks import checks_markdown, instrument_checks
 from selfsynth.plots import note_figure
@@ -96,7 +96,7 @@ def main() -> None:
     stage_start(params)
     k = params.last_round
     study = study_from_files(k)
-    rejection = {r: read_json(f"metrics/rounds/round-{r}.json") for r in range(2, k + 1)}
+    rejection = {r: read_json(rejection_metrics_path(r)) for r in range(2, k + 1)}
     sweep = read_json("reports/select_sweep.json")
     select = read_json("metrics/select.json")
     title = f"{params.dataset.name} ({params.world.size}), seed {params.seed}, params {params_key(params)}"

@@ -1,11 +1,10 @@
 """Step 1.3: round-1 QA pairs for every method — label plus nothing (nl), the class's concepts (lge),
 Z* (ours), or a random same-size subset (nofilter)."""
 import logging
-from pathlib import Path
 
 from selfsynth.checks import read_concepts
 from selfsynth.core.io import atomic_path, dump_jsonl, read_jsonl, write_json
-from selfsynth.core.layout import BASE_MODEL, DATASET, METHODS, ZSTAR
+from selfsynth.core.layout import BASE_MODEL, DATASET, METHODS, ZSTAR, pairs_path
 from selfsynth.core.params import load_params
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.lmm.backend import open_generator
@@ -16,7 +15,6 @@ from selfsynth.process.distributed import refuse_several_processes
 from selfsynth.process.preflight import stage_start
 from stages import summarize
 
-OUT = Path("data/synthesize/round-1")
 log = logging.getLogger("synthesize")
 
 
@@ -39,7 +37,7 @@ def main() -> None:
         check_images(dataset.root, train, "data/dataset/manifest.jsonl")
         gen = open_generator(p.backend, BASE_MODEL, p.batch_size, params.seed)
     stats = {}
-    with atomic_path(OUT, directory=True) as tmp:
+    with atomic_path(pairs_path("nl", 1).parent, directory=True) as tmp:
         for method in METHODS:
             planned = [pair for r in train for pair in plan_pairs(
                 method, r["id"], r["label_name"], concepts[str(r["label"])]["visual_features"], zstar[r["id"]],
@@ -55,7 +53,7 @@ def main() -> None:
                 rows, fallbacks = accept_lmm_answers(planned, [a[0] for a in answers], params.seed, prompts)
             for row in rows:
                 row["image"] = images[row["image_id"]]
-            dump_jsonl(tmp / f"{method}.jsonl", rows)
+            dump_jsonl(tmp / pairs_path(method, 1).name, rows)
             stats[method] = {"pairs": len(rows), "images": len(train), "fallbacks": fallbacks,
                              "features_per_answer": sum(len(r["features"]) for r in rows) / max(1, len(rows))}
     write_json("metrics/synthesize.json", stats)

@@ -6,7 +6,7 @@ share of the round's images is held out, and training stops when their loss stop
 best epoch kept). Epochs used and the best validation loss go to metrics/train/round-<r>.json and MLflow.
 A killed stage, rerun, goes on from each method's last checkpoint (selfsynth/process/resume.py).
 
-Usage: python -m stages.train <round> <method> [<method> ...]
+Usage: python -m stages.train <round> [<method> ...]   (every method by default)
        accelerate launch --config_file configs/accelerate/multi_gpu.yaml -m stages.train <round> <method>
 """
 import logging
@@ -17,7 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from selfsynth.core.io import atomic_path, read_jsonl, write_json
-from selfsynth.core.layout import DATASET, model_dir, pairs_path, round_dir
+from selfsynth.core.layout import DATASET, METHODS, model_dir, pairs_path, round_dir, train_metrics_path
 from selfsynth.core.params import ParamsError, load_params
 from selfsynth.dataset.prepared import check_images, load_prepared
 from selfsynth.lmm.load import load_lmm
@@ -116,7 +116,7 @@ def main(rnd: int, methods: list[str]) -> None:
         with atomic_path(round_dir(method, rnd), directory=True) as tmp:
             for part in (scratch / method).iterdir():
                 shutil.move(str(part), tmp / part.name)
-    write_json(f"metrics/train/round-{rnd}.json", {m: res["training"] for m, res in zip(methods, results)})
+    write_json(train_metrics_path(rnd), {m: res["training"] for m, res in zip(methods, results)})
     partial.done()
     for method, res in zip(methods, results):
         tr = res["training"]
@@ -136,4 +136,4 @@ def main(rnd: int, methods: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2:])
+    main(int(sys.argv[1]), sys.argv[2:] or list(METHODS))

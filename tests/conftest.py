@@ -33,7 +33,8 @@ def micro_params() -> dict:
     p["train"]["convergence"].update(max_epochs=2, patience=1)
     p["world"]["test_per_class"] = None
     p["rejection"].update(questions=2, samples=2, max_new_tokens=24, batch_size=8)  # 32 questions: 2 shards a method
-    p["rounds"] = {"round-2": {"round": 2, "after": 1}}  # K = 2: one rejection-sampling round
+    p["rounds"] = {f"round-{r}": {"round": r, "after": r - 1} for r in (1, 2)}  # K = 2: one rejection-sampling round
+    p["resample"] = {"round-2": {"round": 2, "after": 1}}
     p["select"]["sweep"].update(betas=[0.0, 0.4], per_image=[1, 3])
     p["evaluate"].update(max_images=6, max_new_tokens=24)
     return p

@@ -39,7 +39,7 @@ def test_a_corrupt_image_stops_the_base_stage_by_name(prepared, tmp_path):
     proc = run_stage(root, "base", check=False)
     assert proc.returncode != 0
     assert f"{bad.relative_to(root)}: not a readable image" in proc.stderr
-    assert not (root / "models/base").exists()
+    assert not (root / "models/round-0").exists()
     assert not (root / "models").exists() or not list((root / "models").glob(".base.*"))
 
 
@@ -50,7 +50,7 @@ def test_a_missing_image_stops_the_base_stage_by_name(prepared, tmp_path):
     proc = run_stage(root, "base", check=False)
     assert proc.returncode != 0
     assert f"{bad.relative_to(root)}: image missing" in proc.stderr
-    assert not (root / "models/base").exists()
+    assert not (root / "models/round-0").exists()
 
 
 def test_check_images_names_the_file(tmp_path):
@@ -85,7 +85,7 @@ def test_the_base_stage_refuses_a_non_llava_model_dir_and_writes_nothing(prepare
     proc = run_stage(root, "base", check=False)
     assert proc.returncode != 0
     assert "not a LLaVA model" in proc.stderr and str(bert) in proc.stderr
-    assert not (root / "models/base").exists()
+    assert not (root / "models/round-0").exists()
 
 
 def test_an_unknown_param_stops_a_stage_before_any_work(tmp_path):

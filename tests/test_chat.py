@@ -11,7 +11,7 @@ from tests.conftest import OFFLINE
 
 def test_turns_follow_the_llava_1_5_template_with_the_image_in_the_first_turn(micro_project):
     root, _ = micro_project
-    processor = AutoProcessor.from_pretrained(root / "models/base")
+    processor = AutoProcessor.from_pretrained(root / "models/round-0")
     prompt = conversation_prompt(processor, [("What bird is this?", "A Bothis Kinglet."), ("Why?", None)])
     assert prompt == "USER: <image>\nWhat bird is this? ASSISTANT: A Bothis Kinglet. USER: Why? ASSISTANT:"
     assert prompt.count("<image>") == 1
@@ -31,6 +31,6 @@ def test_chat_answers_every_question_of_a_session(micro_project):
 
 def test_chat_names_a_missing_image(micro_project, tmp_path):
     root, _ = micro_project
-    proc = subprocess.run([sys.executable, "-m", "selfsynth", "chat", "--model", str(root / "models/base"), "--image",
+    proc = subprocess.run([sys.executable, "-m", "selfsynth", "chat", "--model", str(root / "models/round-0"), "--image",
                            str(tmp_path / "nope.png")], capture_output=True, text=True, env={**os.environ, **OFFLINE})
     assert proc.returncode == 2 and "nope.png: no such image" in proc.stderr

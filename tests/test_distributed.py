@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from selfsynth.core.layout import METHODS
 from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import OFFLINE
 
@@ -18,17 +19,16 @@ def test_two_ranks_train_a_round_and_only_rank_zero_writes(micro_project, tmp_pa
     root, _ = micro_project
     project = tmp_path / "ddp"
     shutil.copytree(root, project, symlinks=True, ignore=shutil.ignore_patterns(".dvc", ".git", "mlflow.db", "mlruns"))
-    shutil.rmtree(project / "models/ours/round-1")
+    shutil.rmtree(project / "models/round-1/ours")
     env = {**os.environ, **OFFLINE, "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1",
            "MLFLOW_TRACKING_URI": f"sqlite:///{project}/mlflow.db"}
     torchrun = str(Path(sys.executable).parent / "torchrun")
     proc = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "stages.train", "1", "ours"], cwd=project,
                           env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-5000:]
-    check_llava_dir(project / "models/ours/round-1/model")
-    assert (project / "models/ours/round-1/adapter/adapter_config.json").is_file()
-    assert sorted(p.name for p in (project / "models/ours").iterdir() if p.name.startswith("round")) == \
-        ["round-1", "round-2"]  # no stray temp dir
+    check_llava_dir(project / "models/round-1/ours/model")
+    assert (project / "models/round-1/ours/adapter/adapter_config.json").is_file()
+    assert sorted(p.name for p in (project / "models/round-1").iterdir()) == sorted(METHODS)  # no stray temp dir
     db = sqlite3.connect(project / "mlflow.db")
     kinds = sorted(k for (k,) in db.execute("select value from tags where key = 'kind'"))
     assert kinds == ["method", "study"]  # one method run, from rank 0, under its study's run

@@ -114,7 +114,8 @@ def test_study_level_ablations_are_compared_with_the_workspace_study(tmp_path, m
     raw = yaml.safe_load((tmp_path / "params.yaml").read_text())
     ablated = yaml.safe_load((tmp_path / "params.yaml").read_text())
     ablated["select"]["beta"] = 0.0
-    ablated["rounds"] = {k: v for k, v in ablated["rounds"].items() if v["round"] <= 2}
+    for key in ("rounds", "resample"):
+        ablated[key] = {k: v for k, v in ablated[key].items() if v["round"] <= 2}
 
     def log(params, exp_name, acc):
         monkeypatch.setenv("DVC_EXP_NAME", exp_name)

@@ -125,8 +125,8 @@ def rounds_written(root: Path) -> list[str]:
 def test_kill_9_of_a_stage_kills_its_workers_and_nothing_is_written_after(world, tmp_path):
     root = copy(world, tmp_path)
     reference = digest(root, "models/*/round-1/**/*.safetensors")
-    shutil.rmtree(root / "models/nl/round-1"), shutil.rmtree(root / "models/lge/round-1")
-    shutil.rmtree(root / "models/ours/round-1"), shutil.rmtree(root / "models/nofilter/round-1")
+    shutil.rmtree(root / "models/round-1/nl"), shutil.rmtree(root / "models/round-1/lge")
+    shutil.rmtree(root / "models/round-1/ours"), shutil.rmtree(root / "models/round-1/nofilter")
     original = slow_training(root)
     proc = start(root, *TRAIN)
     workers = workers_of(proc, 2)
@@ -146,7 +146,7 @@ def test_kill_9_of_a_stage_kills_its_workers_and_nothing_is_written_after(world,
 def test_an_interrupted_stage_cancels_its_queue_and_exits_with_one_line(world, tmp_path, sig, code):
     root = copy(world, tmp_path)
     for m in ("nl", "lge", "ours", "nofilter"):
-        shutil.rmtree(root / f"models/{m}/round-1")
+        shutil.rmtree(root / f"models/round-1/{m}")
     slow_training(root)
     proc = start(root, *TRAIN)
     workers = workers_of(proc, 2)
@@ -164,18 +164,18 @@ def test_an_interrupted_stage_cancels_its_queue_and_exits_with_one_line(world, t
 # -- one seed, one set of bytes, whatever the core count --
 
 def test_a_round_gives_the_same_bytes_alone_in_the_pool_and_on_one_core(world, tmp_path):
-    in_pool = digest(world, "models/ours/round-1/**/*.safetensors")  # 4 methods, 2 workers
+    in_pool = digest(world, "models/round-1/ours/**/*.safetensors")  # 4 methods, 2 workers
     root = copy(world, tmp_path)
     params = micro_params()
     params["workers"] = 1
     write_params(root, params)
     alone = stage(root, "train", "1", "ours")
     assert alone.returncode == 0, alone.stderr[-3000:]
-    assert digest(root, "models/ours/round-1/**/*.safetensors") == in_pool
+    assert digest(root, "models/round-1/ours/**/*.safetensors") == in_pool
     if hasattr(os, "sched_setaffinity") and shutil.which("taskset"):
         one_core = stage(root, "train", "1", "ours", prefix=("taskset", "-c", "0"))
         assert one_core.returncode == 0, one_core.stderr[-3000:]
-        assert digest(root, "models/ours/round-1/**/*.safetensors") == in_pool
+        assert digest(root, "models/round-1/ours/**/*.safetensors") == in_pool
 
 
 def test_workers_are_a_fixed_number_not_one_per_core():
@@ -270,7 +270,7 @@ def test_a_run_left_running_by_a_killed_stage_ends_killed_at_the_next_start(worl
 
 def test_a_model_whose_config_does_not_match_its_weights_is_refused_by_directory(world, tmp_path):
     model = tmp_path / "m"
-    shutil.copytree(world / "models/base", model)
+    shutil.copytree(world / "models/round-0", model)
     config = json.loads((model / "config.json").read_text())
     config["text_config"]["num_hidden_layers"] += 1
     (model / "config.json").write_text(json.dumps(config))
@@ -339,7 +339,7 @@ def test_killing_dvc_kills_the_stage_it_runs(dvc_project, shell):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert gone([stage_proc], 10), "the stage outlived the dvc that ran it"
-    assert not (root / "models/base").exists()
+    assert not (root / "models/round-0").exists()
 
 
 
@@ -441,7 +441,7 @@ def test_a_concepts_file_with_an_empty_class_stops_synthesize(world, tmp_path):
 
 def test_a_failure_in_a_worker_prints_its_traceback_once_and_one_failed_line(world, tmp_path):
     root = copy(world, tmp_path)
-    (root / "models/ours/round-1/model/model.safetensors").write_bytes(b"not weights")  # read by a worker
+    (root / "models/round-1/ours/model/model.safetensors").write_bytes(b"not weights")  # read by a worker
     err = fails_once(stage(root, "generate", "2"))
     assert "train" not in err.strip().splitlines()[-1] and "generate 2 FAILED (exit 1)" in err
 

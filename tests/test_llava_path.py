@@ -68,7 +68,7 @@ def llava_project(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("llava15")
     base = build(tmp / "llava-1.5-7b-hf-tiny")
     root = make_project(tmp / "p", cub_llava_params(cub_with_attributes(tmp), base), dvc=True)
-    return root, base, dvc(root, "repro", "evaluate_round1", "evaluate@round-2")
+    return root, base, dvc(root, "repro", "evaluate@round-1", "evaluate@round-2")
 
 
 def logits(model, processor, image: Path, text: str = "What is the name of this bird?"):
@@ -82,13 +82,12 @@ def logits(model, processor, image: Path, text: str = "What is the name of this 
 
 def test_round_two_runs_on_the_llava15_shape(llava_project):
     root, _, out = llava_project
-    for stage in ("describe", "select", "synthesize", "train_round1", "evaluate_round1", "generate@round-2",
+    for stage in ("describe", "select", "synthesize", "train@round-1", "evaluate@round-1", "generate@round-2",
                   "rejection@round-2", "train@round-2", "evaluate@round-2"):
         assert f"Running stage '{stage}'" in out
     for method in ("nl", "lge", "ours", "nofilter"):
-        m = json.loads((root / f"metrics/{method}/round-2.json").read_text())
+        m = json.loads((root / f"metrics/eval/round-2/{method}.json").read_text())
         assert m["n"] == 2 and m["general_ability"] is None
-    assert json.loads((root / "metrics/base/round-0.json").read_text())["n"] == 2
     cands = [json.loads(x) for x in (root / "data/rounds/round-2/candidates/ours.jsonl").read_text().splitlines()]
     assert cands and all(len(c["candidates"]) == 2 for c in cands)
 
@@ -98,7 +97,7 @@ def test_576_image_tokens_match_the_vision_features(llava_project):
 
     root, _, _ = llava_project
     image = next((root / "data/dataset").glob("manifest.jsonl")).read_text().splitlines()[0]
-    model, processor = load_lmm(root / "models/ours/round-2/model")
+    model, processor = load_lmm(root / "models/round-2/ours/model")
     enc, out = logits(model, processor, Path(json.loads(image)["image"]))
     assert int((enc["input_ids"] == IMAGE_TOKEN_ID).sum()) == IMAGE_TOKENS == 576
     assert tuple(out.image_hidden_states.shape[:-1]) in {(576,), (1, 576)}
@@ -107,7 +106,7 @@ def test_576_image_tokens_match_the_vision_features(llava_project):
 def test_each_round_saves_a_processor_that_still_counts_image_tokens(llava_project):
     root, _, _ = llava_project
     for rnd in (1, 2):
-        saved = json.loads((root / f"models/ours/round-{rnd}/model/processor_config.json").read_text())
+        saved = json.loads((root / f"models/round-{rnd}/ours/model/processor_config.json").read_text())
         assert {k: saved.get(k) for k in PROCESSOR_FIELDS} == PROCESSOR_FIELDS
 
 
@@ -117,7 +116,7 @@ def test_round_two_reads_round_ones_processor_and_names_a_broken_one(llava_proje
     root, _, _ = llava_project
     project = tmp_path / "copy"
     shutil.copytree(root, project, symlinks=True, ignore=shutil.ignore_patterns(".dvc", ".git", "mlflow.db"))
-    cfg = project / "models/ours/round-1/model/processor_config.json"
+    cfg = project / "models/round-1/ours/model/processor_config.json"
     saved = json.loads(cfg.read_text())
     for key in PROCESSOR_FIELDS:
         saved.pop(key)
@@ -126,7 +125,7 @@ def test_round_two_reads_round_ones_processor_and_names_a_broken_one(llava_proje
     proc = subprocess.run([sys.executable, "-m", "stages.train", "2", "ours"], cwd=project, env=env,
                           capture_output=True, text=True)
     assert proc.returncode != 0
-    assert "models/ours/round-1/model/processor_config.json: processor fields" in proc.stderr
+    assert "models/round-1/ours/model/processor_config.json: processor fields" in proc.stderr
 
 
 def test_the_adapter_changes_the_model_and_loads_onto_the_base(llava_project):
@@ -140,13 +139,13 @@ def test_the_adapter_changes_the_model_and_loads_onto_the_base(llava_project):
     image = Path(json.loads((root / "data/dataset/manifest.jsonl").read_text().splitlines()[0])["image"])
     base_model, processor = load_lmm(base)
     _, before = logits(base_model, processor, image)
-    merged, _ = load_lmm(root / "models/ours/round-1/model")
+    merged, _ = load_lmm(root / "models/round-1/ours/model")
     _, after = logits(merged, processor, image)
     assert (after.logits - before.logits).abs().max() > 1e-3
     before_w, after_w = base_model.state_dict(), merged.state_dict()
     changed = {k.split(".")[1] for k in after_w if not torch.equal(after_w[k], before_w[k])}
     assert changed == {"language_model", "multi_modal_projector"}  # LoRA merged into the LM, projector trained, tower frozen
-    adapted = PeftModel.from_pretrained(load_lmm(base)[0], root / "models/ours/round-1/adapter").eval()
+    adapted = PeftModel.from_pretrained(load_lmm(base)[0], root / "models/round-1/ours/adapter").eval()
     _, again = logits(adapted, processor, image)
     torch.testing.assert_close(again.logits, after.logits, atol=1e-4, rtol=1e-4)
 
@@ -160,7 +159,7 @@ def test_the_adapter_exported_for_vllm_keeps_rank_128_and_only_placeable_keys(ll
     from selfsynth.lmm.load import load_lmm
 
     root, base, _ = llava_project
-    adapter = root / "models/ours/round-1/adapter"
+    adapter = root / "models/round-1/ours/adapter"
     info = export_for_vllm(adapter, tmp_path / "vllm")
     assert info["rank"] == 128 and info["modules"] == sorted(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                                               "up_proj", "down_proj"])

@@ -74,7 +74,7 @@ def test_describe_split_over_two_workers_writes_what_one_process_writes(micro_pr
     dataset = load_prepared(root / "data/dataset")
     train = dataset.split("train")
     assert len(train) == 16  # two shards
-    gen = open_generator("hf", root / "models/base", 4, params.seed)
+    gen = open_generator("hf", root / "models/round-0", 4, params.seed)
     prompts = load_prompts(params.dataset.name, root / "prompts").describe[: params.describe.prompts]
     expected, _ = describe_images(gen, dataset, train, prompts, params.describe)
     assert written == expected
@@ -87,6 +87,6 @@ def test_a_generation_offset_must_start_a_batch(micro_project):
 
     root, _ = micro_project
     image = str(next((root / "data/dataset/images/test").glob("*.png")))
-    gen = open_generator("hf", root / "models/base", 4, 0)
+    gen = open_generator("hf", root / "models/round-0", 4, 0)
     with pytest.raises(ValueError, match="offset 2 does not start a batch of 4"):
         gen.generate([image], ["Describe the bird."], Sampling(max_new_tokens=4), offset=2)

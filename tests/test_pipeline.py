@@ -11,8 +11,8 @@ from selfsynth.lmm.hf import HFGenerator, Sampling
 from selfsynth.lmm.load import check_llava_dir
 from tests.conftest import dvc, run_stage, write_params
 
-STAGES = ("prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize", "train_round1",
-          "evaluate_round1", "generate@round-2", "rejection@round-2", "train@round-2", "evaluate@round-2", "instrument", "report")
+STAGES = ("prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize", "train@round-1",
+          "evaluate@round-1", "generate@round-2", "rejection@round-2", "train@round-2", "evaluate@round-2", "instrument", "report")
 
 
 def test_repro_runs_every_stage(micro_project):
@@ -36,7 +36,7 @@ def test_concepts_are_in_the_authors_format(micro_project):
 
 def test_base_model_loads_like_llava_1_5_and_generates(micro_project):
     root, _ = micro_project
-    path = check_llava_dir(root / "models/base")
+    path = check_llava_dir(root / "models/round-0")
     processor = AutoProcessor.from_pretrained(path)
     model = LlavaForConditionalGeneration.from_pretrained(path)
     assert type(processor).__name__ == "LlavaProcessor"
@@ -95,17 +95,17 @@ def test_round_one_writes_pairs_models_and_metrics_for_every_method(micro_projec
     zstar = [json.loads(x) for x in (root / "data/select/zstar.jsonl").read_text().splitlines()]
     assert len(zstar) == n_train and all(len(z["zstar"]) >= 3 for z in zstar)
     for method in METHODS:
-        pairs = [json.loads(x) for x in (root / f"data/synthesize/round-1/{method}.jsonl").read_text().splitlines()]
+        pairs = [json.loads(x) for x in (root / f"data/rounds/round-1/pairs/{method}.jsonl").read_text().splitlines()]
         assert len(pairs) == 2 * n_train  # every image gets its pairs
         assert all(p["label"].lower() in p["answer"].lower() for p in pairs)
-        assert (root / f"models/{method}/round-1/adapter/adapter_config.json").is_file()
-        check_llava_dir(root / f"models/{method}/round-1/model")
+        assert (root / f"models/round-1/{method}/adapter/adapter_config.json").is_file()
+        check_llava_dir(root / f"models/round-1/{method}/model")
     for method in ("base",) + METHODS:
         rnd = 0 if method == "base" else 1
-        m = json.loads((root / f"metrics/{method}/round-{rnd}.json").read_text())
+        m = json.loads((root / f"metrics/eval/round-{rnd}/{method}.json").read_text())
         for key in ("accuracy", "accuracy_lenient", "EE", "CS", "FS", "grounding", "general_ability"):
             assert key in m, (method, key)
-    nl = json.loads((root / "metrics/nl/round-1.json").read_text())
+    nl = json.loads((root / "metrics/eval/round-1/nl.json").read_text())
     assert nl["EE"] <= 1.0
     sel = json.loads((root / "metrics/select.json").read_text())
     assert set(sel) == {"selected", "all_class_concepts", "random_same_size"}
@@ -121,11 +121,11 @@ def test_the_lmm_answer_writer_keeps_every_image_and_only_answers_naming_the_lab
     run_stage(copy, "synthesize")
     n_train = sum(json.loads(x)["split"] == "train" for x in (copy / "data/dataset/manifest.jsonl").read_text().splitlines())
     for method in METHODS:
-        pairs = [json.loads(x) for x in (copy / f"data/synthesize/round-1/{method}.jsonl").read_text().splitlines()]
+        pairs = [json.loads(x) for x in (copy / f"data/rounds/round-1/pairs/{method}.jsonl").read_text().splitlines()]
         assert len(pairs) == 2 * n_train
         assert all(p["label"].lower() in p["answer"].lower() for p in pairs)
         assert {p["writer"] for p in pairs} <= {"lmm", "template"}
     stats = json.loads((copy / "metrics/synthesize.json").read_text())
     # the tiny base model has never seen a species name: its rewrites fail the label check and fall back
     assert stats["ours"]["fallbacks"] == sum(p["writer"] == "template" for p in
-                                             map(json.loads, (copy / "data/synthesize/round-1/ours.jsonl").read_text().splitlines()))
+                                             map(json.loads, (copy / "data/rounds/round-1/pairs/ours.jsonl").read_text().splitlines()))

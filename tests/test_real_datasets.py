@@ -232,16 +232,16 @@ def test_cub_with_its_attributes_runs_through_selection(tmp_path):
 
 def test_a_folder_of_own_images_with_a_concepts_json_runs_round_one(micro_project, tmp_path):
     data = own_folder(tmp_path)
-    params = real_params("folder", data, base=micro_project[0] / "models/base", source="json", path="concepts/mine.json")
+    params = real_params("folder", data, base=micro_project[0] / "models/round-0", source="json", path="concepts/mine.json")
     root = make_project(tmp_path / "p", params, dvc=True)
     (root / "concepts/mine.json").write_text(json.dumps(FOLDER_CONCEPTS))
-    out = dvc(root, "repro", "evaluate_round1")
-    assert "Running stage 'evaluate_round1'" in out
+    out = dvc(root, "repro", "evaluate@round-1")
+    assert "Running stage 'evaluate@round-1'" in out
 
-    pairs = [json.loads(x) for x in (root / "data/synthesize/round-1/ours.jsonl").read_text().splitlines()]
+    pairs = [json.loads(x) for x in (root / "data/rounds/round-1/pairs/ours.jsonl").read_text().splitlines()]
     assert pairs and not any("bird" in p["answer"].lower() or "bird" in p["question"].lower() for p in pairs)
     for method, rnd in (("base", 0), ("nl", 1), ("lge", 1), ("ours", 1), ("nofilter", 1)):
-        m = read(root / f"metrics/{method}/round-{rnd}.json")
+        m = read(root / f"metrics/eval/round-{rnd}/{method}.json")
         assert 0 <= m["EE"] <= 1 and 0 <= m["CS"] <= m["EE"] and m["grounding"] is None
         assert m["general_ability"] is None and m["n"] == 2  # a pinned model: no generic corpus; one image per class
     assert read(root / "data/eval/llm_judge/round-1.json") == {}
@@ -249,5 +249,5 @@ def test_a_folder_of_own_images_with_a_concepts_json_runs_round_one(micro_projec
     concepts = yaml.safe_load((root / "params.yaml").read_text())["concepts"]
     assert concepts["path"] == "concepts/mine.json"
     (root / "concepts/mine.json").write_text(json.dumps(FOLDER_CONCEPTS, indent=1))  # same concepts, new bytes
-    out = dvc(root, "repro", "evaluate_round1")
+    out = dvc(root, "repro", "evaluate@round-1")
     assert "Running stage 'concepts'" in out and "Running stage 'select'" not in out

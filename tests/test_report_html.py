@@ -64,7 +64,7 @@ def test_intervals_bracket_the_accuracy_of_the_metrics_files(micro_project):
     for (m, r), iv in intervals.items():
         assert iv.estimate == pytest.approx(study.mean(m, r, "accuracy"))
         assert iv.low <= iv.estimate <= iv.high
-        assert iv.n == json.loads((root / f"metrics/{m}/round-{r}.json").read_text())["n"]
+        assert iv.n == json.loads((root / f"metrics/eval/round-{r}/{m}.json").read_text())["n"]
 
 
 def test_the_report_stage_writes_a_self_contained_page(micro_project):

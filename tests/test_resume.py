@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from selfsynth.core.layout import METHODS, pairs_path
+from selfsynth.core.layout import METHODS, pairs_path, predictions_path
 from selfsynth.process import resume
 from selfsynth.process.resume import Partial, run_units
 from selfsynth.training.sft import SFTTrainerOwnLoss as OwnLoss
@@ -218,19 +218,19 @@ def test_a_stage_killed_mid_way_resumes_and_writes_what_an_uninterrupted_run_wro
     raw = micro_params()  # the micro study's settings: its outputs are the uninterrupted run's bytes
     raw["resume"].update(shard_batches=1, save_steps=2)
     if stage == "describe":  # 16 images, batches of 4: 4 shards
-        args, done, outputs, inputs = ["stages.describe"], "*.json", ["data/describe/descriptions.jsonl"], ["models/base"]
+        args, done, outputs, inputs = ["stages.describe"], "*.json", ["data/describe/descriptions.jsonl"], ["models/round-0"]
     elif stage == "generate":  # 32 questions, batches of 8: 4 shards a method
         args, done, outputs = ["stages.generate", "2"], "*.json", ["data/rounds/round-2/candidates"]
-        inputs = ["models/ours/round-1", "models/nofilter/round-1"]
+        inputs = ["models/round-1/ours", "models/round-1/nofilter"]
     elif stage == "evaluate":
-        args, done = ["stages.evaluate", "1", "base", *METHODS], "*.json"
-        outputs = [f"data/eval/{m}/round-{0 if m == 'base' else 1}.jsonl" for m in ("base", *METHODS)]
-        inputs = ["models/base", *(f"models/{m}/round-1" for m in METHODS)]
+        args, done = ["stages.evaluate", "1"], "*.json"
+        outputs = [str(predictions_path(m, 1)) for m in METHODS]
+        inputs = ["models/round-0", *(f"models/round-1/{m}" for m in METHODS)]
     elif stage == "train":
-        args, done, outputs = ["stages.train", "2", *METHODS], "*/checkpoint-*/complete", [f"models/{m}/round-2" for m in METHODS]
-        inputs = [*(f"models/{m}/round-1" for m in METHODS), *(str(pairs_path(m, 2)) for m in METHODS)]
+        args, done, outputs = ["stages.train", "2", *METHODS], "*/checkpoint-*/complete", [f"models/round-2/{m}" for m in METHODS]
+        inputs = [*(f"models/round-1/{m}" for m in METHODS), *(str(pairs_path(m, 2)) for m in METHODS)]
     else:
-        args, done, outputs, inputs = ["stages.base"], "stage-b/checkpoint-*/complete", ["models/base"], []
+        args, done, outputs, inputs = ["stages.base"], "stage-b/checkpoint-*/complete", ["models/round-0"], []
     root = stage_copy(src, tmp_path / "p", inputs, raw)
     finished = kill_when(root, args, done, at_least)
     assert not any((root / out).exists() for out in outputs)  # nothing half-written

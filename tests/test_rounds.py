@@ -36,8 +36,8 @@ def test_round_two_samples_candidates_keeps_one_per_question_and_trains_every_me
     assert {pair["source"] for pair in ours} <= {"candidate", "fallback"}
     for method in METHODS:
         assert len(jsonl(root / f"data/rounds/round-2/pairs/{method}.jsonl")) == n_train * p["questions"]
-        check_llava_dir(root / f"models/{method}/round-2/model")
-        m = json.loads((root / f"metrics/{method}/round-2.json").read_text())
+        check_llava_dir(root / f"models/round-2/{method}/model")
+        m = json.loads((root / f"metrics/eval/round-2/{method}.json").read_text())
         assert 0.0 <= m["accuracy"] <= m["accuracy_lenient"] <= 1.0
     stats = json.loads((root / "metrics/rounds/round-2.json").read_text())
     assert abs(stats["ours"]["accepted"] + stats["ours"]["fallback"] - 1.0) < 1e-9
@@ -96,7 +96,7 @@ def test_an_interrupted_study_resumes_without_redoing_finished_rounds(micro_proj
     copy = tmp_path / "p"
     shutil.copytree(root, copy, symlinks=True)
     params = yaml.safe_load((copy / "params.yaml").read_text())
-    params["rounds"]["round-3"] = {"round": 3, "after": 2}
+    params["rounds"]["round-3"] = params["resample"]["round-3"] = {"round": 3, "after": 2}
     write_params(copy, params)
     proc = subprocess.Popen([DVC, "repro"], cwd=copy, env=dvc_env(copy), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -111,7 +111,7 @@ def test_an_interrupted_study_resumes_without_redoing_finished_rounds(micro_proj
     proc.wait(timeout=120)
     # params.yaml changed: the check stage runs first; its stamp is unchanged, so it re-runs nothing
     assert first == ["check", "generate@round-3", "rejection@round-3", "train@round-3"]
-    assert proc.returncode != 0 and not (copy / "models/ours/round-3").exists()
+    assert proc.returncode != 0 and not (copy / "models/round-3/ours").exists()
     out = dvc(copy, "repro")
     ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
     assert ran[0] == "train@round-3" and ran[-1] == "report"
@@ -122,9 +122,9 @@ def test_evaluation_scores_every_image_and_the_report_describes_claims_with_inte
     """Issue 10, additive: text quality beside EE / CS, per-image scores that average to the metrics
     file, the training record, and the report's intervals; one seed describes, it issues no verdict."""
     root, _ = micro_project
-    m = json.loads((root / "metrics/ours/round-2.json").read_text())
+    m = json.loads((root / "metrics/eval/round-2/ours.json").read_text())
     assert 0 <= m["well_formed"] <= 1 and 0 <= m["repeated_ngram"] <= 1 and m["FS_masked"] > 0
-    rows = [r for r in jsonl(root / "data/eval/ours/round-2.jsonl") if "task" not in r]
+    rows = [r for r in jsonl(root / "data/eval/round-2/ours.jsonl") if "task" not in r]
     for key in ("accuracy", "accuracy_lenient", "EE", "CS", "FS", "FS_masked", "well_formed"):
         assert abs(sum(float(r["scores"][key]) for r in rows) / len(rows) - m[key]) < 1e-9, key
     train = json.loads((root / "metrics/train/round-2.json").read_text())
@@ -151,11 +151,11 @@ def test_train_stage_to_convergence_records_epochs_and_best_validation_loss(micr
     params["train"]["convergence"] = {"enabled": True, "val_share": 0.25, "patience": 1,
                                       "early_stopping_threshold": 0.0, "max_epochs": 3}
     write_params(project, params)
-    shutil.rmtree(project / "models/ours/round-2")
+    shutil.rmtree(project / "models/round-2/ours")
     proc = subprocess.run([sys.executable, "-m", "stages.train", "2", "ours"], cwd=project, capture_output=True,
                           text=True, env={**dvc_env(project), "PYTHONPATH": str(project)})
     assert proc.returncode == 0, proc.stderr[-5000:]
-    check_llava_dir(project / "models/ours/round-2/model")
+    check_llava_dir(project / "models/round-2/ours/model")
     rec = json.loads((project / "metrics/train/round-2.json").read_text())["ours"]
     assert rec["convergence"] is True and rec["epochs_cap"] == 3 and 1 <= rec["epochs_used"] <= 3
     assert rec["val_images"] >= 1 and rec["val_pairs"] >= rec["val_images"]

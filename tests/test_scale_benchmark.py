@@ -27,7 +27,7 @@ def test_the_benchmark_measures_each_stage_as_it_finishes_and_a_rerun_skips_them
     root, _ = micro_project
     out = tmp_path / "scale"
     cmd = [sys.executable, str(REPO / "benchmarks/scale.py"), "--out", str(out), "--sizes", "micro",
-           "--stages", "check", "prepare", "concepts", "base", "--base", str(root / "models/base")]
+           "--stages", "check", "prepare", "concepts", "base", "--base", str(root / "models/round-0")]
     subprocess.run(cmd, check=True, env=stage_env(root), capture_output=True)
     micro = json.loads((out / "scale.json").read_text())["micro"]
     assert micro["prepare"]["seconds"] > 0 and micro["prepare"]["peak_rss_gib"] > 0

@@ -127,7 +127,7 @@ def test_the_report_fills_in_only_the_rounds_a_method_run_lacks(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
     for method, rnd, acc in (("base", 0, 0.1), ("ours", 1, 0.2), ("ours", 2, 0.3)):
-        write_json(f"metrics/{method}/round-{rnd}.json", {"accuracy": acc, "offline": {"EE": 0.5}})
+        write_json(f"metrics/eval/round-{rnd}/{method}.json", {"accuracy": acc, "offline": {"EE": 0.5}})
     params = load_params()
     with method_run(params, "ours") as mlf:
         mlf.log_metric("accuracy", 0.35, step=2)  # the evaluate stage of this configuration

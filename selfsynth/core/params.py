@@ -262,8 +262,8 @@ class RejectionParams(Strict):
 
 
 class RoundSpec(Strict):
-    round: int = Field(ge=2)
-    after: int = Field(ge=1)
+    round: int = Field(ge=1)
+    after: int = Field(ge=0)
 
 
 class OfflineJudgeParams(Strict):
@@ -327,7 +327,8 @@ class Params(Strict):
     synthesize: SynthesizeParams
     train: RoundTrainParams
     rejection: RejectionParams
-    rounds: dict[str, RoundSpec]  # rounds 2..K; DVC runs one generate / rejection / train / evaluate per entry
+    rounds: dict[str, RoundSpec]  # rounds 1..K; DVC runs one train / evaluate per entry
+    resample: dict[str, RoundSpec]  # rounds 2..K; DVC runs one generate / rejection per entry
     evaluate: EvaluateParams
     report: ReportParams = ReportParams()
     resume: ResumeParams
@@ -353,20 +354,25 @@ class Params(Strict):
             raise ValueError("source 'llm' needs concepts.llm.base_url and concepts.llm.model")
         return c
 
-    @field_validator("rounds")
+    @field_validator("rounds", "resample")
     @classmethod
-    def _rounds_chain(cls, rounds: dict[str, RoundSpec]) -> dict[str, RoundSpec]:
+    def _rounds_chain(cls, rounds: dict[str, RoundSpec], info: ValidationInfo) -> dict[str, RoundSpec]:
         """Round r must be named round-r and continue from round r-1: a typo here would silently
-        train a round on the wrong model."""
-        for i, (name, spec) in enumerate(rounds.items(), start=2):
+        train a round on the wrong model. `resample` holds the rounds of `rounds` but the first."""
+        first = 1 if info.field_name == "rounds" else 2
+        for i, (name, spec) in enumerate(rounds.items(), start=first):
             if name != f"round-{spec.round}" or spec.round != i or spec.after != i - 1:
                 raise ValueError(f"entry {name!r} must read 'round-{i}: {{round: {i}, after: {i - 1}}}' "
-                                 f"(rounds run 2, 3, ... in order, each after the one before)")
+                                 f"(rounds run {first}, {first + 1}, ... in order, each after the one before)")
+        if info.field_name == "rounds" and not rounds:
+            raise ValueError("at least round-1")
+        if info.field_name == "resample" and "rounds" in info.data and len(rounds) != len(info.data["rounds"]) - 1:
+            raise ValueError(f"must hold the rounds of `rounds` but the first: round-2 .. round-{len(info.data['rounds'])}")
         return rounds
 
     @property
     def last_round(self) -> int:
-        return 1 + len(self.rounds)
+        return len(self.rounds)
 
     @property
     def experiment(self) -> str:

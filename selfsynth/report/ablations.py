@@ -38,11 +38,11 @@ def changed_params(run_params: dict[str, str], baseline: dict[str, str]) -> str:
     """What an experiment changed against the baseline; dropped rounds are said once, as K. Keys
     only one side logged (params added to the code in between) are not a change of the run's."""
     diff = [f"{k}={run_params[k]}" for k in sorted(set(run_params) & set(baseline))
-            if not k.startswith("rounds.") and k not in PER_RUN and run_params[k] != baseline[k]]
+            if not k.startswith(("rounds.", "resample.")) and k not in PER_RUN and run_params[k] != baseline[k]]
     rounds = {k.split(".")[1] for k in run_params if k.startswith("rounds.")}
     base_rounds = {k.split(".")[1] for k in baseline if k.startswith("rounds.")}
     if rounds != base_rounds:
-        diff.append(f"rounds 1..{1 + len(rounds)}")
+        diff.append(f"rounds 1..{len(rounds)}")
     return ", ".join(diff) or "(nothing)"
 
 

@@ -24,7 +24,7 @@ def keep_regex(last_round: int) -> str:
     """Columns to keep; DVC matches it from the start of each column name."""
     params = "|".join(re.escape(p) for p in PARAMS)
     return (rf"^(Experiment|rev|{params})$"
-            rf"|metrics/(base/round-0|[a-z]+/round-{last_round})\.json:(accuracy|CS)$")
+            rf"|metrics/eval/(round-0/base|round-{last_round}/[a-z]+)\.json:(accuracy|CS)$")
 
 
 def command(last_round: int, extra: list[str] = ()) -> list[str]:
@@ -33,8 +33,8 @@ def command(last_round: int, extra: list[str] = ()) -> list[str]:
 
 
 def short(header: str) -> str:
-    """metrics/ours/round-4.json:accuracy -> ours.r4.acc; select.beta -> beta"""
-    header = re.sub(r"^metrics/([a-z]+)/round-(\d+)\.json:", r"\1.r\2.", header)
+    """metrics/eval/round-4/ours.json:accuracy -> ours.r4.acc; select.beta -> beta"""
+    header = re.sub(r"^metrics/eval/round-(\d+)/([a-z]+)\.json:", r"\2.r\1.", header)
     return re.sub(r"^(select|rejection)\.", "", header.removesuffix("uracy"))
 
 

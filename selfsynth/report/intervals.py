@@ -2,7 +2,7 @@
 intervals and p-values over seeds.
 
 Every metric of the evaluate stage is a mean over test images (grounding: summed grounded over
-summed cited features), and every prediction row of data/eval/<method>/round-<r>.jsonl carries its
+summed cited features), and every prediction row of data/eval/round-<r>/<method>.jsonl carries its
 image's scores. Resampling images (scipy.stats.bootstrap, percentile) gives each metric's interval;
 two methods answered the same images, so their difference is resampled in pairs (one draw of
 images for both), which cancels the images' own difficulty.
