@@ -79,7 +79,7 @@ def render(attributes: dict, visible: set[str], nuisance: Nuisance, size: int) -
             d.line([(x - 5, cy + 32), (x + 5, cy + 32)], fill=leg, width=3)
     d.ellipse((cx - 30, cy - 19, cx + 30, cy + 19), fill=body)
     if shown("breast"):
-        _patterned_ellipse(d, (cx - 2, cy - 4, cx + 28, cy + 18), light, dark, attributes["breast"])
+        _breast(d, (cx + 2, cy - 4, cx + 32, cy + 22), light, dark, attributes["breast"])
     if shown("wing"):
         _patterned_ellipse(d, (cx - 22, cy - 14, cx + 10, cy + 6), dark, (250, 250, 240), attributes["wing"])
     hx, hy = cx + 26, cy - 14
@@ -124,29 +124,52 @@ def _background(colour, rng: random.Random) -> Image.Image:
     return img.filter(ImageFilter.GaussianBlur(1.5))
 
 
+def _inside(box, slack: float = 0.7):
+    """Whether a point lies well inside the ellipse in `box` (a mark drawn there stays on the part)."""
+    x0, y0, x1, y1 = box
+    return lambda x, y: ((x - (x0 + x1) / 2) / ((x1 - x0) / 2)) ** 2 + ((y - (y0 + y1) / 2) / ((y1 - y0) / 2)) ** 2 < slack
+
+
 def _patterned_ellipse(d: ImageDraw.ImageDraw, box, base, mark, pattern: str):
+    """The wing: plain, barred or spotted."""
     d.ellipse(box, fill=base)
     x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    inside = lambda x, y: ((x - (x0 + x1) / 2) / (w / 2)) ** 2 + ((y - (y0 + y1) / 2) / (h / 2)) ** 2 < 0.7
+    inside = _inside(box)
     if pattern == "barred":
         for x in range(x0 + 5, x1 - 2, 6):
             d.line([(x, y0 + 3), (x, y1 - 3)], fill=mark, width=2)
-    elif pattern == "streaked":  # marks coarse enough to tell apart in the 64-pixel image
-        for row, y in enumerate(range(y0 + 3, y1 - 5, 7)):
-            for x in range(x0 + 4 + 3 * (row % 2), x1 - 2, 6):
-                if inside(x, y + 3):
-                    d.line([(x, y), (x + 1, y + 6)], fill=mark, width=2)
     elif pattern == "spotted":
         for x in range(x0 + 4, x1 - 2, 8):
             for y in range(y0 + 3, y1 - 2, 8):
                 if inside(x, y):
                     d.ellipse((x - 3, y - 3, x + 3, y + 3), fill=mark)
-    elif pattern == "scaled":  # wide scallops in staggered rows: flat, where streaks are upright
-        for row, y in enumerate(range(y0 + 3, y1 - 2, 6)):
-            for x in range(x0 + 4 + 5 * (row % 2), x1 - 2, 10):
+    elif pattern != "plain":
+        raise ValueError(f"unknown pattern {pattern!r}")
+
+
+def _breast(d: ImageDraw.ImageDraw, box, base, mark, pattern: str):
+    """The breast, larger than the wing's pattern and clear of it: long upright streaks, big round
+    spots, pale-edged scallops on dark feathers. Fine streaks and scallops, both dark on a small pale
+    patch half under the wing, read alike to the frozen tower at 64 pixels (tests/test_world.py)."""
+    d.ellipse(box, fill=base)
+    x0, y0, x1, y1 = box
+    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+    inside = _inside(box)
+    if pattern == "streaked":
+        for x in range(x0 + 5, x1 - 3, 7):
+            half = (h / 2) * math.sqrt(max(0.0, 0.7 - ((x - cx) / (w / 2)) ** 2))
+            d.line([(x, cy - half), (x, cy + half)], fill=mark, width=3)
+    elif pattern == "spotted":
+        for row, y in enumerate(range(y0 + 5, y1 - 2, 9)):
+            for x in range(x0 + 5 + 4 * (row % 2), x1 - 2, 9):
                 if inside(x, y):
-                    d.arc((x - 6, y - 4, x + 6, y + 4), 0, 180, fill=mark, width=2)
+                    d.ellipse((x - 4, y - 4, x + 4, y + 4), fill=mark)
+    elif pattern == "scaled":
+        d.ellipse(box, fill=mark)
+        for row, y in enumerate(range(y0 + 4, y1 - 2, 6)):
+            for x in range(x0 + 2 + 4 * (row % 2), x1 - 2, 8):
+                if inside(x + 4, y):
+                    d.arc((x, y - 4, x + 8, y + 4), 0, 180, fill=base, width=2)
     elif pattern != "plain":
         raise ValueError(f"unknown pattern {pattern!r}")
 
