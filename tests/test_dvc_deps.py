@@ -90,10 +90,13 @@ def stages() -> dict[str, dict]:
 
 def missing_deps(stage: dict) -> list[str]:
     """Files the stage runs that no declared dep (a file, or a folder above it) covers."""
-    entry = module_file(re.search(r"python -m (\S+)", stage["cmd"]).group(1))
+    commands = stage["cmd"] if isinstance(stage["cmd"], list) else [stage["cmd"]]
+    runs = {}
+    for cmd in commands:
+        runs.update(closure(module_file(re.search(r"python -m (\S+)", cmd).group(1))))
     declared = [REPO / d for d in stage["deps"]]
     out = []
-    for file, importer in sorted(closure(entry).items()):
+    for file, importer in sorted(runs.items()):
         if not any(file == d or d in file.parents for d in declared):
             out.append(f"{file.relative_to(REPO)} (imported by {importer.relative_to(REPO)})")
     return out

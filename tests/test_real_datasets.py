@@ -235,7 +235,7 @@ def test_a_folder_of_own_images_with_a_concepts_json_runs_round_one(micro_projec
     params = real_params("folder", data, base=micro_project[0] / "models/round-0", source="json", path="concepts/mine.json")
     root = make_project(tmp_path / "p", params, dvc=True)
     (root / "concepts/mine.json").write_text(json.dumps(FOLDER_CONCEPTS))
-    out = dvc(root, "repro", "evaluate@round-1")
+    out = dvc(root, "repro", "evaluate_base", "evaluate@round-1")  # the base model is round 0
     assert "Running stage 'evaluate@round-1'" in out
 
     pairs = [json.loads(x) for x in (root / "data/rounds/round-1/pairs/ours.jsonl").read_text().splitlines()]
