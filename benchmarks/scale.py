@@ -38,10 +38,12 @@ from selfsynth.core.offline import OFFLINE_ENV  # noqa: E402
 from selfsynth.core.params import WORLD_SIZES  # noqa: E402
 
 SIZES = ("default", "cub_quarter", "cub")
-# dvc.yaml's stages in order: train and evaluate of round 1, generate and rejection of round 2
-STAGES = ("check", "prepare", "concepts", "base", "describe", "select", "synthesize", "train@round-1",
-          "evaluate@round-1", "generate", "rejection")
-ROUND_OF = {"train@round-1": ("train", 1), "evaluate@round-1": ("evaluate", 1), "generate": ("generate", 2),
+# dvc.yaml's stages in order: train and evaluate of round 1, generate and rejection of round 2. The
+# labels are the record's keys (benchmarks/results/scale.json, the README's table): kept across the
+# rename of dvc.yaml's round-1 stages, so saved sizes are neither lost nor measured again.
+STAGES = ("check", "prepare", "concepts", "base", "describe", "select", "synthesize", "train_round1",
+          "evaluate_round1", "generate", "rejection")
+ROUND_OF = {"train_round1": ("train", 1), "evaluate_round1": ("evaluate", 1), "generate": ("generate", 2),
             "rejection": ("rejection", 2)}
 SHARED = ("stages", "prompts", "concepts", "dvc.yaml", ".dvcignore")
 DVC = str(Path(sys.executable).parent / "dvc")
@@ -140,7 +142,7 @@ def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | Non
         for key, args in (("dvc_status_s", ["status", last]), ("dvc_repro_noop_s", ["repro", last])):
             done[key] = measured([DVC, *args], root)["seconds"]
         done["dvc_stages"] = list(stages)
-        if "evaluate@round-1" in stages:
+        if "evaluate_round1" in stages:
             done["mlflow_answers_s"] = mlflow_answers_time(root)
         save(out, record)
 
