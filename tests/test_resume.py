@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from selfsynth.core.layout import METHODS, pairs_path, predictions_path
-from selfsynth.process import resume
+from selfsynth.process import parallel, resume
 from selfsynth.process.resume import Partial, run_units
 from selfsynth.training.sft import SFTTrainerOwnLoss as OwnLoss
 from tests.conftest import micro_params, stage_env, write_params
@@ -45,8 +45,15 @@ CRASH_ON: set[int] = set()
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_rerun_computes_only_the_units_a_crashed_run_had_not_finished(workdir, workers):
+def test_a_rerun_computes_only_the_units_a_crashed_run_had_not_finished(workdir, workers, monkeypatch):
     (workdir / "input.txt").write_text("a")
+    real_wait = parallel.wait
+
+    def late_wait(*args, **kwargs):  # a busy parent: the failure and the finished units come back together
+        time.sleep(1)
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "wait", late_wait)
     jobs = list(range(8))
     units = [f"x-{j}" for j in jobs]
     CRASH_ON.clear()

@@ -92,11 +92,12 @@ def run_jobs(fn: Callable[[J], R], jobs: Sequence[J], workers: int, threads: int
         pending = set(futures)
         while pending:  # a failure stops the rest at once, not when the jobs before it in job order are done
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in sorted(done, key=futures.get):  # the jobs that finished beside a failure are kept too
+                if not f.exception():
+                    keep(futures[f], f.result())
             failed = [f.exception() for f in sorted(done, key=futures.get) if f.exception()]
             if failed:
                 raise failed[0]
-            for f in sorted(done, key=futures.get):
-                keep(futures[f], f.result())
         results = [f.result() for f in sorted(futures, key=futures.get)]
     except BaseException:  # a failed job, Ctrl-C or SIGTERM: nothing more starts
         pool.shutdown(wait=False, cancel_futures=True)
