@@ -117,6 +117,7 @@ def size_of(root: Path, outs: list[str]) -> int:
 
 def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | None = None) -> None:
     root, done = project(out, size), record.setdefault(size, {})
+    done.setdefault("cpu", cpu_model())  # a size may be measured in another session, on another CPU
     counts = WORLD_SIZES[size]
     done["train_images"] = counts.n_genera * counts.species_per_genus * counts.train_per_class
     for name in stages:
@@ -157,7 +158,8 @@ def mlflow_answers_time(root: Path) -> float:
     code = ("import json,time,mlflow; from selfsynth.tracking import log_answers; "
             "from selfsynth.metrics.rows import explain_rows; "
             "from selfsynth.dataset.prepared import load_prepared; "
-            "rows=[json.loads(x) for x in open('data/eval/round-1/ours.jsonl')]; d=load_prepared('data/dataset'); "
+            "from selfsynth.core.layout import DATASET, predictions_path; "
+            "rows=[json.loads(x) for x in open(predictions_path('ours', 1))]; d=load_prepared(DATASET); "
             "mlflow.set_experiment('scale'); r=mlflow.start_run(); t=time.perf_counter(); "
             "log_answers(mlflow, explain_rows(rows), d.class_names, 1); print(time.perf_counter()-t); mlflow.end_run()")
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env(root), capture_output=True, text=True,
@@ -223,13 +225,24 @@ def plot(record: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_readme(record: dict, cpu: str) -> None:
+def cpus(record: dict) -> str:
+    """Which CPU measured which size (a record from before sizes named theirs has one for all)."""
+    by_cpu: dict[str, list[str]] = {}
+    for s in WORLD_SIZES:
+        if s in record:
+            by_cpu.setdefault(record[s].get("cpu", record.get("cpu", "an unknown CPU")), []).append(s)
+    if len(by_cpu) == 1:
+        return next(iter(by_cpu))
+    return "; ".join(f"{', '.join(sizes)} on {cpu}" for cpu, sizes in by_cpu.items())
+
+
+def write_readme(record: dict) -> None:
     readme = REPO / "README.md"
     text = readme.read_text()
     begin, end = README_MARKS
     if begin not in text:
         raise SystemExit(f"README.md has no {begin} ... {end} section to fill")
-    body = (f"{begin}\n{table(record)}\n\nMeasured by `python benchmarks/scale.py` on {cpu}. s: wall time, GiB: peak "
+    body = (f"{begin}\n{table(record)}\n\nMeasured by `python benchmarks/scale.py`: {cpus(record)}. s: wall time, GiB: peak "
             f"resident memory of the stage's processes, MB: its outputs.\n\n![stage cost against size]"
             f"(benchmarks/results/scale.png)\n{end}")
     readme.write_text(text[:text.index(begin)] + body + text[text.index(end) + len(end):])
@@ -258,10 +271,9 @@ def main() -> None:
         results.mkdir(exist_ok=True)
         shutil.copy(a.out / "scale.json", results / "scale.json")
         plot(record, results / "scale.png")
-        write_readme(record, record.get("cpu", cpu_model()))
+        write_readme(record)
         print(table(record))
         return
-    record.setdefault("cpu", cpu_model())
     for size in a.sizes:
         run_size(a.out, size, record, a.stages, a.base and a.base.resolve())
     print(table(record))

@@ -36,3 +36,9 @@ def test_the_benchmark_measures_each_stage_as_it_finishes_and_a_rerun_skips_them
     assert micro["dvc_status_s"] > 0 and micro["dvc_repro_noop_s"] > 0
     again = subprocess.run(cmd, check=True, env=stage_env(root), capture_output=True, text=True)
     assert "prepare ..." not in again.stdout and "| prepare |" in again.stdout
+
+
+def test_the_readme_names_the_cpu_of_each_size_and_one_cpu_once():
+    old = {"cpu": "Intel Xeon", "default": {}, "cub": {"cpu": "AMD EPYC"}}
+    assert scale.cpus(old) == "default on Intel Xeon; cub on AMD EPYC"
+    assert scale.cpus({"default": {"cpu": "AMD EPYC"}, "cub": {"cpu": "AMD EPYC"}}) == "AMD EPYC"

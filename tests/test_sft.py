@@ -112,3 +112,50 @@ def test_the_training_curves_go_live_to_the_open_mlflow_run_under_their_rounds_p
     assert {k for k in client.get_run(run.info.run_id).data.metrics} == {
         "round-2.loss", "round-2.eval_loss", "round-2.learning_rate", "round-2.grad_norm"}  # curves only
     assert client.get_run(run.info.run_id).data.params == {"study_param": "1"}
+
+
+
+def test_base_pretraining_trains_the_tower_on_params_threads_and_the_decoder_on_every_workers(tmp_path, monkeypatch):
+    """The base stage computes alone: its decoder stage takes the idle cores' threads (the same bytes
+    at 2 threads as at 1 on the machine measured, benchmarks/threads.py); the tower's training, whose
+    bytes changed at 2 threads, keeps params.threads. Both are numbers in params, never the core count."""
+    import torch
+
+    from selfsynth.core.params import Params
+    from selfsynth.lmm.prompts import load_prompts
+    from selfsynth.process.guard import limit_threads
+    from selfsynth.process.resume import Partial
+    from selfsynth.training import pretrain
+    from tests.conftest import REPO, micro_params
+
+    class Corpus:  # what pretraining reads of a prepared dataset
+        generic = [{"id": i, "split": "train", "image": f"{i}.png",
+                    "examples": [{"prompt": "Describe the bird.", "answer": f"A bird with a {c} crest."}]}
+                   for i, c in enumerate(["red", "blue", "short", "long"])]
+        class_names = ["Red finch", "Blue finch"]
+
+        def image(self, g):
+            return tmp_path / g["image"]
+
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+
+    def tower(*args, **kwargs):
+        seen["tower"] = torch.get_num_threads()
+        return [0.5]
+
+    def decoder(model, *args, **kwargs):
+        seen["decoder"] = torch.get_num_threads()
+        return model, None
+
+    monkeypatch.setattr(pretrain, "pretrain_vision", tower)
+    monkeypatch.setattr(pretrain, "train", decoder)
+    params = Params.model_validate(micro_params() | {"workers": 2, "threads": 1})
+    before = torch.get_num_threads()
+    try:
+        limit_threads(params.threads)  # as stage_start
+        pretrain.pretrain_base_model(params, Corpus(), load_prompts("aviary", REPO / "prompts"),
+                                     Partial("base", params, []))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == {"tower": 1, "decoder": 2}

@@ -14,6 +14,7 @@ from ..core.params import Params
 from ..dataset.prepared import PreparedDataset
 from ..lmm.prompts import PromptSet
 from ..lmm.tiny_llava import build_model, build_processor, train_tokenizer
+from ..process.guard import limit_threads
 from ..process.resume import Partial
 from ..world.attributes import FAMILIES
 from .sft import generic_examples, train
@@ -50,6 +51,10 @@ def pretrain_base_model(params: Params, dataset: PreparedDataset, prompts: Promp
         with atomic_path(seen) as tmp:
             torch.save({"model": model.state_dict(), "vision_accuracy": vision_accuracy}, tmp)
     model.model.vision_tower.requires_grad_(False)
+    # stage B computes alone in the study, so it takes every worker's threads, still a number set by the params and
+    # not by the cores: on an AMD EPYC 2 threads gave it 0.67x the time per step and the same bytes as 1
+    # (benchmarks/threads.py); stage A keeps params.threads, as the tower's training came out different at 2
+    limit_threads(params.workers * params.threads)
 
     examples = generic_examples(dataset)
     random.Random(params.world.seed).shuffle(examples)
