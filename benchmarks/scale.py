@@ -182,27 +182,48 @@ def exponent(xs: list[float], ys: list[float]) -> float | None:
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
+def cpu_of(record: dict, column: str) -> str:
+    """The CPU that measured a column (a record from before sizes named theirs has one for all)."""
+    return record[column].get("cpu", record.get("cpu", "an unknown CPU"))
+
+
+def columns(record: dict) -> list[str]:
+    """The record's sizes in size order, each followed by its re-measurements on other machines
+    ("cub@2", from --also)."""
+    return [k for s in WORLD_SIZES for k in record if k.split("@")[0] == s]
+
+
 def table(record: dict) -> str:
-    sizes = [s for s in WORLD_SIZES if s in record]
-    head = " | ".join(f"{s} ({record[s]['train_images']} img): s / GiB / MB" for s in sizes)
-    lines = [f"| stage | {head} | growth exponent (time) |", "|---" * (len(sizes) + 2) + "|"]
+    """One column per size (and re-measurement); the growth exponent is fitted over the columns measured
+    on the first column's CPU only: machines differ by more than the sizes' noise."""
+    cols = columns(record)
+    ref = cpu_of(record, cols[0])
+    head = " | ".join(f"{c.split('@')[0]} ({record[c]['train_images']} img{'' if cpu_of(record, c) == ref else ', ' + short(cpu_of(record, c))}): s / GiB / MB"
+                      for c in cols)
+    lines = [f"| stage | {head} | growth exponent (time, {short(ref)}) |", "|---" * (len(cols) + 2) + "|"]
     for name in STAGES:
         cells, xs, ys = [], [], []
-        for s in sizes:
-            m = record[s].get(name)
+        for c in cols:
+            m = record[c].get(name)
             if m is None or "seconds" not in m:
                 cells.append("copied" if m else "—")
                 continue
             cells.append(f"{m['seconds']:.0f} / {m['peak_rss_gib']:.2f} / {m['output_bytes'] / 1e6:.1f}")
-            xs.append(record[s]["train_images"])
-            ys.append(m["seconds"])
+            if cpu_of(record, c) == ref:
+                xs.append(record[c]["train_images"])
+                ys.append(m["seconds"])
         k = exponent(xs, ys)
         lines.append(f"| {name} | {' | '.join(cells)} | {'—' if k is None else f'{k:.2f}'} |")
     for key, what in (("dvc_status_s", "`dvc status`"), ("dvc_repro_noop_s", "`dvc repro` (no-op)"),
                       ("mlflow_answers_s", "MLflow: one method's answers table")):
-        cells = [f"{record[s][key]:.1f} s" if key in record[s] else "—" for s in sizes]
+        cells = [f"{record[c][key]:.1f} s" if key in record[c] else "—" for c in cols]
         lines.append(f"| {what} | {' | '.join(cells)} | |")
     return "\n".join(lines)
+
+
+def short(cpu: str) -> str:
+    """"AMD EPYC (2 cores)" -> "AMD EPYC": a column header's name for a machine."""
+    return cpu.split(" (")[0].replace("(R)", "")
 
 
 def plot(record: dict, path: Path) -> None:
@@ -213,8 +234,8 @@ def plot(record: dict, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name in STAGES:
-        pts = [(record[s]["train_images"], record[s][name]["seconds"]) for s in WORLD_SIZES
-               if s in record and "seconds" in record[s].get(name, {})]
+        pts = [(record[c]["train_images"], record[c][name]["seconds"]) for c in columns(record)
+               if cpu_of(record, c) == cpu_of(record, columns(record)[0]) and "seconds" in record[c].get(name, {})]
         if len(pts) >= 2:
             ax.plot(*zip(*pts), marker="o", label=name)
     ax.set(xscale="log", yscale="log", xlabel="training images", ylabel="wall time (s)",
@@ -226,11 +247,10 @@ def plot(record: dict, path: Path) -> None:
 
 
 def cpus(record: dict) -> str:
-    """Which CPU measured which size (a record from before sizes named theirs has one for all)."""
+    """Which CPU measured which columns."""
     by_cpu: dict[str, list[str]] = {}
-    for s in WORLD_SIZES:
-        if s in record:
-            by_cpu.setdefault(record[s].get("cpu", record.get("cpu", "an unknown CPU")), []).append(s)
+    for c in columns(record):
+        by_cpu.setdefault(cpu_of(record, c), []).append(c.split("@")[0])
     if len(by_cpu) == 1:
         return next(iter(by_cpu))
     return "; ".join(f"{', '.join(sizes)} on {cpu}" for cpu, sizes in by_cpu.items())
@@ -263,13 +283,19 @@ def main() -> None:
                     help="a prefix of the stages, in order")
     ap.add_argument("--base", type=Path, help="a base model to copy at every size instead of training one")
     ap.add_argument("--table", action="store_true", help="write the table, the plot and the README section")
+    ap.add_argument("--also", nargs="+", type=Path, default=[],
+                    help="with --table: records of other --out folders (another machine), shown as extra columns")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     record = json.loads((a.out / "scale.json").read_text()) if (a.out / "scale.json").is_file() else {}
     if a.table:
+        for i, other in enumerate(a.also, 2):
+            for size, figures in json.loads((other / "scale.json").read_text()).items():
+                if size in WORLD_SIZES:
+                    record[f"{size}@{i}"] = figures
         results = REPO / "benchmarks/results"
         results.mkdir(exist_ok=True)
-        shutil.copy(a.out / "scale.json", results / "scale.json")
+        save(results, record)
         plot(record, results / "scale.png")
         write_readme(record)
         print(table(record))

@@ -42,3 +42,14 @@ def test_the_readme_names_the_cpu_of_each_size_and_one_cpu_once():
     old = {"cpu": "Intel Xeon", "default": {}, "cub": {"cpu": "AMD EPYC"}}
     assert scale.cpus(old) == "default on Intel Xeon; cub on AMD EPYC"
     assert scale.cpus({"default": {"cpu": "AMD EPYC"}, "cub": {"cpu": "AMD EPYC"}}) == "AMD EPYC"
+
+
+def test_a_size_measured_again_on_another_machine_is_a_column_of_its_own_outside_the_fit():
+    def at(seconds):
+        return {"seconds": seconds, "peak_rss_gib": 1.0, "output_bytes": 1e6}
+    record = {"cpu": "Intel Xeon", "default": {"train_images": 100, "describe": at(2)},
+              "cub_quarter": {"train_images": 300, "describe": at(6)},
+              "cub@2": {"cpu": "AMD EPYC (2 cores)", "train_images": 1200, "describe": at(100)}}
+    text = scale.table(record)
+    assert "cub (1200 img, AMD EPYC)" in text and "growth exponent (time, Intel Xeon)" in text
+    assert "| describe | 2 / 1.00 / 1.0 | 6 / 1.00 / 1.0 | 100 / 1.00 / 1.0 | 1.00 |" in text  # fitted on Intel alone
