@@ -198,8 +198,8 @@ def table(record: dict) -> str:
     on the first column's CPU only: machines differ by more than the sizes' noise."""
     cols = columns(record)
     ref = cpu_of(record, cols[0])
-    head = " | ".join(f"{c.split('@')[0]} ({record[c]['train_images']} img{'' if cpu_of(record, c) == ref else ', ' + short(cpu_of(record, c))}): s / GiB / MB"
-                      for c in cols)
+    machine = {c: "" if cpu_of(record, c) == ref else f", {short(cpu_of(record, c))}" for c in cols}
+    head = " | ".join(f"{c.split('@')[0]} ({record[c]['train_images']} img{machine[c]}): s / GiB / MB" for c in cols)
     lines = [f"| stage | {head} | growth exponent (time, {short(ref)}) |", "|---" * (len(cols) + 2) + "|"]
     for name in STAGES:
         cells, xs, ys = [], [], []
