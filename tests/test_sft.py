@@ -114,7 +114,6 @@ def test_the_training_curves_go_live_to_the_open_mlflow_run_under_their_rounds_p
     assert client.get_run(run.info.run_id).data.params == {"study_param": "1"}
 
 
-
 def test_base_pretraining_trains_the_tower_on_params_threads_and_the_decoder_on_every_workers(tmp_path, monkeypatch):
     """The base stage computes alone: its decoder stage takes the idle cores' threads (the same bytes
     at 2 threads as at 1 on the machine measured, benchmarks/threads.py); the tower's training, whose
