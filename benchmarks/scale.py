@@ -194,30 +194,33 @@ def columns(record: dict) -> list[str]:
 
 
 def table(record: dict) -> str:
-    """One column per size (and re-measurement); the growth exponent is fitted over the columns measured
-    on the first column's CPU only: machines differ by more than the sizes' noise."""
+    """One column per size (and re-measurement); a growth exponent per machine that measured two sizes
+    or more, each fitted over that machine's columns alone: machines differ by more than the sizes' noise."""
     cols = columns(record)
     ref = cpu_of(record, cols[0])
     machine = {c: "" if cpu_of(record, c) == ref else f", {short(cpu_of(record, c))}" for c in cols}
+    fits = [cpu for cpu in dict.fromkeys(cpu_of(record, c) for c in cols)
+            if sum(cpu_of(record, c) == cpu for c in cols) >= 2]
     head = " | ".join(f"{c.split('@')[0]} ({record[c]['train_images']} img{machine[c]}): s / GiB / MB" for c in cols)
-    lines = [f"| stage | {head} | growth exponent (time, {short(ref)}) |", "|---" * (len(cols) + 2) + "|"]
+    fit_head = "".join(f" growth exponent (time, {short(cpu)}) |" for cpu in fits)
+    lines = [f"| stage | {head} |{fit_head}", "|---" * (len(cols) + len(fits) + 1) + "|"]
     for name in STAGES:
-        cells, xs, ys = [], [], []
+        cells, points = [], {cpu: ([], []) for cpu in fits}
         for c in cols:
             m = record[c].get(name)
             if m is None or "seconds" not in m:
                 cells.append("copied" if m else "—")
                 continue
             cells.append(f"{m['seconds']:.0f} / {m['peak_rss_gib']:.2f} / {m['output_bytes'] / 1e6:.1f}")
-            if cpu_of(record, c) == ref:
-                xs.append(record[c]["train_images"])
-                ys.append(m["seconds"])
-        k = exponent(xs, ys)
-        lines.append(f"| {name} | {' | '.join(cells)} | {'—' if k is None else f'{k:.2f}'} |")
+            if cpu_of(record, c) in points:
+                points[cpu_of(record, c)][0].append(record[c]["train_images"])
+                points[cpu_of(record, c)][1].append(m["seconds"])
+        ks = [exponent(*points[cpu]) for cpu in fits]
+        lines.append(f"| {name} | {' | '.join(cells)} |" + "".join(" — |" if k is None else f" {k:.2f} |" for k in ks))
     for key, what in (("dvc_status_s", "`dvc status`"), ("dvc_repro_noop_s", "`dvc repro` (no-op)"),
                       ("mlflow_answers_s", "MLflow: one method's answers table")):
         cells = [f"{record[c][key]:.1f} s" if key in record[c] else "—" for c in cols]
-        lines.append(f"| {what} | {' | '.join(cells)} | |")
+        lines.append(f"| {what} | {' | '.join(cells)} |" + " |" * len(fits))
     return "\n".join(lines)
 
 
@@ -233,13 +236,16 @@ def plot(record: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in STAGES:
-        pts = [(record[c]["train_images"], record[c][name]["seconds"]) for c in columns(record)
-               if cpu_of(record, c) == cpu_of(record, columns(record)[0]) and "seconds" in record[c].get(name, {})]
-        if len(pts) >= 2:
-            ax.plot(*zip(*pts), marker="o", label=name)
+    machines = list(dict.fromkeys(cpu_of(record, c) for c in columns(record)))
+    for k, cpu in enumerate(machines):  # a line per stage and machine: never joined across machines
+        for i, name in enumerate(STAGES):
+            pts = [(record[c]["train_images"], record[c][name]["seconds"]) for c in columns(record)
+                   if cpu_of(record, c) == cpu and "seconds" in record[c].get(name, {})]
+            if len(pts) >= 2:
+                ax.plot(*zip(*pts), marker="os^"[k % 3], linestyle=("-", "--", ":")[k % 3], color=f"C{i % 10}",
+                        label=f"{name}, {short(cpu)}" if len(machines) > 1 else name)
     ax.set(xscale="log", yscale="log", xlabel="training images", ylabel="wall time (s)",
-           title="Stage cost against size (one CPU machine)")
+           title="Stage cost against size (a line per machine)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})

@@ -35,6 +35,14 @@ def test_strict_accuracy_takes_the_earliest_name_and_the_longest_on_a_tie():
     assert m.predict("no idea") is None
 
 
+def test_a_name_counts_only_as_whole_words_and_every_name_of_an_answer_is_found_in_order():
+    m = NameMatcher(["Vel Finch", "Vel Finch Major", "Korra Wren", "Wren"])
+    assert m.predict("Vel Finches and a novel finch") is None
+    assert m.predict("a vel-finch-major") == 1
+    assert list(m.named("A korra wren, then a Vel Finch Major or a wren.")) == [2, 3, 1, 0, 3]
+    assert m.lenient("a korra wren", 3) and not m.lenient("a korra wrens", 3)
+
+
 def test_lenient_accuracy_accepts_any_mention_of_the_label():
     m = NameMatcher(["Vel-Finch", "Korra Wren"])
     assert normalize("Vel-Finch!") == "vel finch"

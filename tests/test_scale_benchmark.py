@@ -53,3 +53,7 @@ def test_a_size_measured_again_on_another_machine_is_a_column_of_its_own_outside
     text = scale.table(record)
     assert "cub (1200 img, AMD EPYC)" in text and "growth exponent (time, Intel Xeon)" in text
     assert "| describe | 2 / 1.00 / 1.0 | 6 / 1.00 / 1.0 | 100 / 1.00 / 1.0 | 1.00 |" in text  # fitted on Intel alone
+    record["default@2"] = {"cpu": "AMD EPYC (2 cores)", "train_images": 100, "describe": at(10)}
+    text = scale.table(record)  # a second size on the AMD: its own fit beside the Intel's
+    assert "growth exponent (time, Intel Xeon) | growth exponent (time, AMD EPYC) |" in text
+    assert "| describe | 2 / 1.00 / 1.0 | 10 / 1.00 / 1.0 | 6 / 1.00 / 1.0 | 100 / 1.00 / 1.0 | 1.00 | 0.93 |" in text

@@ -161,6 +161,6 @@ def rejection_stats(pairs: Sequence[dict], groups: Sequence[dict], class_names: 
 def kept_strictness(kept: Sequence[dict], class_names: Sequence[str]) -> dict:
     first = label_check_for("first", class_names)
     matcher = NameMatcher(class_names)
-    several = sum(sum(matcher.lenient(p["answer"], i) for i in range(len(class_names))) > 1 for p in kept)
+    several = sum(len(set(matcher.named(p["answer"]))) > 1 for p in kept)
     return {"kept_names_label_first": sum(first(p["answer"], p["label"]) for p in kept) / len(kept) if kept else 0.0,
             "kept_names_several_species": several / len(kept) if kept else 0.0}

@@ -148,9 +148,12 @@ class SentenceTransformerEncoder:
                                 normalize_embeddings=True, show_progress_bar=len(texts) >= PROGRESS_MIN)
         return _l2_normalise(emb)
 
-    def encode_batches(self, batches: list[list[str]]) -> list[np.ndarray]:
-        return [self.model.encode(b, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True)
-                for b in batches]
+    def encode_batches(self, batches: list[list[str]], desc: str | None = None) -> list[np.ndarray]:
+        """Each batch as one model.encode call; desc: one bar over the batches (none per batch)."""
+        from tqdm.auto import tqdm
+        return [self.model.encode(b, batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True,
+                                  show_progress_bar=False)
+                for b in tqdm(batches, desc=desc, unit="batch", disable=desc is None)]
 
     def _encode_in_parts(self, texts: list[str]) -> np.ndarray:
         """The batches sentence-transformers would make (texts by falling length, cut every
@@ -163,7 +166,9 @@ class SentenceTransformerEncoder:
         order = np.argsort([-len(t) for t in texts])  # SentenceTransformer.encode's own order
         batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         spans = batch_spans(len(batches), 1, worker_count(self.workers, len(batches)))
-        jobs = [(self, [[texts[j] for j in b] for b in batches[a:z]]) for a, z in spans]
+        jobs = [(self, [[texts[j] for j in b] for b in batches[a:z]],
+                 f"{self.name}: {len(texts)} texts, part {k} of {len(spans)}" if len(texts) >= PROGRESS_MIN else None)
+                for k, (a, z) in enumerate(spans, 1)]
         parts = run_jobs(_encode_part, jobs, self.workers, torch.get_num_threads())
         out = np.zeros((len(texts), parts[0][0].shape[1]), dtype=np.float32)
         for rows, emb in zip(batches, [e for part in parts for e in part], strict=True):
@@ -172,8 +177,8 @@ class SentenceTransformerEncoder:
 
 
 def _encode_part(job: tuple) -> list[np.ndarray]:
-    encoder, batches = job
-    return encoder.encode_batches(batches)
+    encoder, batches, desc = job
+    return encoder.encode_batches(batches, desc)
 
 
 def minilm_model_dir() -> Path:
