@@ -27,6 +27,7 @@ from selfsynth.core.params import load_params  # noqa: E402
 from selfsynth.dataset.prepared import load_prepared  # noqa: E402
 from selfsynth.method.select import embed_for_selection, select_from  # noqa: E402
 from selfsynth.metrics.encoders import minilm_model_dir  # noqa: E402
+from selfsynth.tracking import _cpu_model as cpu_model  # noqa: E402
 
 NAME = "selfsynth"  # the script's --dataset: it names the files it reads and writes
 
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     both = sorted(set(ours) & set(theirs))
     same = sum(set(ours[i]) == set(theirs[i]) for i in both)
     jaccard = sum(len(set(ours[i]) & set(theirs[i])) / len(set(ours[i]) | set(theirs[i])) for i in both) / len(both)
-    figures = {"images": len(both), "classes": len(dataset.class_names), "ours_s": round(ours_s, 1),
+    figures = {"cpu": cpu_model(), "images": len(both), "classes": len(dataset.class_names), "ours_s": round(ours_s, 1),
                "theirs_s": round(theirs_s, 1), "time_ratio": round(theirs_s / ours_s, 2),
                "same_zstar_share": round(same / len(both), 4), "mean_jaccard": round(jaccard, 4)}
     print(json.dumps(figures))

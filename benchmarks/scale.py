@@ -216,7 +216,8 @@ def table(record: dict) -> str:
                 points[cpu_of(record, c)][0].append(record[c]["train_images"])
                 points[cpu_of(record, c)][1].append(m["seconds"])
         ks = [exponent(*points[cpu]) for cpu in fits]
-        lines.append(f"| {name} | {' | '.join(cells)} |" + "".join(" — |" if k is None else f" {k:.2f} |" for k in ks))
+        fitted = "".join(" — |" if k is None else f" {k:.2f} |" for k in ks)
+        lines.append(f"| {name} | {' | '.join(cells)} |{fitted}")
     for key, what in (("dvc_status_s", "`dvc status`"), ("dvc_repro_noop_s", "`dvc repro` (no-op)"),
                       ("mlflow_answers_s", "MLflow: one method's answers table")):
         cells = [f"{record[c][key]:.1f} s" if key in record[c] else "—" for c in cols]
@@ -235,18 +236,22 @@ def plot(record: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     machines = list(dict.fromkeys(cpu_of(record, c) for c in columns(record)))
+    styles = [("-", "o"), ("--", "s"), (":", "^")]
+    colors = plt.get_cmap("tab20").colors
     for k, cpu in enumerate(machines):  # a line per stage and machine: never joined across machines
         for i, name in enumerate(STAGES):
             pts = [(record[c]["train_images"], record[c][name]["seconds"]) for c in columns(record)
                    if cpu_of(record, c) == cpu and "seconds" in record[c].get(name, {})]
             if len(pts) >= 2:
-                ax.plot(*zip(*pts), marker="os^"[k % 3], linestyle=("-", "--", ":")[k % 3], color=f"C{i % 10}",
-                        label=f"{name}, {short(cpu)}" if len(machines) > 1 else name)
+                line, marker = styles[k % 3]
+                ax.plot(*zip(*pts), linestyle=line, marker=marker, color=colors[i % 20], label=name if k == 0 else None)
+    for k, cpu in enumerate(machines):  # the line style says which machine
+        ax.plot([], [], linestyle=styles[k % 3][0], marker=styles[k % 3][1], color="black", label=short(cpu))
     ax.set(xscale="log", yscale="log", xlabel="training images", ylabel="wall time (s)",
-           title="Stage cost against size (a line per machine)")
-    ax.legend(fontsize=7, ncol=2)
+           title="Stage cost against size (a line per stage and machine)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)
