@@ -6,10 +6,10 @@ one evaluation's answers.
 
 Each size is a project of its own under --out, run stage by stage as `python -m stages.<name>`
 (the commands of dvc.yaml) at the paper's counts: 3 prompts x 10 descriptions, 8 pairs, 8 questions
-x 3 candidates; one training epoch per method (round 1) and one rejection round. The base model
-does not grow with the size (it is pretrained on the generic corpus, 4,000 images at every size):
-it is trained at the first size and copied into the others, whose species names it tokenizes in
-more pieces. Each stage's figures are written to --out/scale.json as it finishes, and a rerun
+x 3 candidates; one training epoch per method in rounds 1 and 2, one rejection round, then the
+instrument, the report and the study page's size. The base model does not grow with the size (it
+is pretrained on the generic corpus, 4,000 images at every size): it is trained at the first size
+and copied into the others, whose species names it tokenizes in more pieces. Each stage's figures are written to --out/scale.json as it finishes, and a rerun
 skips what is there, so the CUB size can run over several sessions.
 
     python benchmarks/scale.py --out /scratch/scale                     # default, cub_quarter, cub
@@ -41,11 +41,12 @@ SIZES = ("default", "cub_quarter", "cub")
 # dvc.yaml's stages in order: train and evaluate of round 1, generate and rejection of round 2. The
 # labels are the record's keys (benchmarks/results/scale.json, the README's table): kept across the
 # rename of dvc.yaml's round-1 stages, so saved sizes are neither lost nor measured again.
-STAGES = ("check", "prepare", "concepts", "base", "describe", "select", "synthesize", "train_round1",
-          "evaluate_round1", "generate", "rejection")
+STAGES = ("check", "prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize", "train_round1",
+          "evaluate_round1", "generate", "rejection", "train_round2", "evaluate_round2", "instrument", "report")
 ROUND_OF = {"train_round1": ("train", 1), "evaluate_round1": ("evaluate", 1), "generate": ("generate", 2),
-            "rejection": ("rejection", 2)}
-SHARED = ("stages", "prompts", "concepts", "dvc.yaml", ".dvcignore")
+            "rejection": ("rejection", 2), "train_round2": ("train", 2), "evaluate_round2": ("evaluate", 2)}
+PAGE = "reports/index.html"  # the study page: its size is measured after the report stage
+SHARED = ("stages", "prompts", "concepts", "dvc.yaml", ".dvcignore", "reports/seeds.json")  # the report stage's deps
 DVC = str(Path(sys.executable).parent / "dvc")
 README_MARKS = ("<!-- scale:begin -->", "<!-- scale:end -->")
 
@@ -68,6 +69,7 @@ def project(out: Path, size: str) -> Path:
     if not (root / "params.yaml").is_file():
         root.mkdir(parents=True, exist_ok=True)
         for name in SHARED:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
             (shutil.copytree if (REPO / name).is_dir() else shutil.copy)(REPO / name, root / name)
         os.symlink(REPO / "selfsynth", root / "selfsynth")
         (root / "params.yaml").write_text(yaml.safe_dump(scale_params(size), sort_keys=False))
@@ -81,14 +83,15 @@ def env(root: Path) -> dict:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def stage_spec(root: Path, name: str) -> tuple[list[str], list[str]]:
-    """The stage's command and outputs as dvc.yaml writes them, for a foreach stage its round's."""
+def stage_spec(root: Path, name: str) -> tuple[list[list[str]], list[str]]:
+    """The stage's commands and outputs as dvc.yaml writes them, for a foreach stage its round's."""
     stage, rnd = ROUND_OF.get(name, (name, None))
     spec = yaml.safe_load((root / "dvc.yaml").read_text())["stages"][stage]
     body = spec.get("do", spec)
     fill = lambda s: s.replace("${item.round}", str(rnd)).replace("${item.after}", str(rnd and rnd - 1))  # noqa: E731
     outs = [fill(next(iter(o)) if isinstance(o, dict) else o) for o in body.get("outs", []) + body.get("plots", [])]
-    return fill(body["cmd"].split("#")[0]).split(), outs
+    cmds = body["cmd"] if isinstance(body["cmd"], list) else [body["cmd"]]
+    return [fill(c.split("#")[0]).split() for c in cmds], outs
 
 
 def measured(cmd: list[str], root: Path) -> dict:
@@ -123,7 +126,7 @@ def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | Non
     for name in stages:
         if name in done:
             continue
-        cmd, outs = stage_spec(root, name)
+        cmds, outs = stage_spec(root, name)
         donor = base or next((out / s / "models/round-0" for s in SIZES
                               if s != size and (out / s / "models/round-0").is_dir()), None)
         if name == "base" and donor is not None:  # the base does not grow with the size: copied, not timed
@@ -133,7 +136,11 @@ def run_size(out: Path, size: str, record: dict, stages=STAGES, base: Path | Non
             done[name] = {"copied": True}
         else:
             print(f"scale: {size}: {name} ...", flush=True)
-            done[name] = {**measured([sys.executable, "-m", *cmd[2:]], root), "output_bytes": size_of(root, outs)}
+            parts = [measured([sys.executable, "-m", *cmd[2:]], root) for cmd in cmds]
+            done[name] = {"seconds": round(sum(m["seconds"] for m in parts), 2),
+                          "peak_rss_gib": max(m["peak_rss_gib"] for m in parts), "output_bytes": size_of(root, outs)}
+            if name == "report":
+                done["page_bytes"] = (root / PAGE).stat().st_size
             print(f"scale: {size}: {name}: {done[name]}", flush=True)
         save(out, record)
     if done.get("dvc_stages") != list(stages):  # DVC's figures are for the stages run so far
@@ -219,8 +226,9 @@ def table(record: dict) -> str:
         fitted = "".join(" — |" if k is None else f" {k:.2f} |" for k in ks)
         lines.append(f"| {name} | {' | '.join(cells)} |{fitted}")
     for key, what in (("dvc_status_s", "`dvc status`"), ("dvc_repro_noop_s", "`dvc repro` (no-op)"),
-                      ("mlflow_answers_s", "MLflow: one method's answers table")):
-        cells = [f"{record[c][key]:.1f} s" if key in record[c] else "—" for c in cols]
+                      ("mlflow_answers_s", "MLflow: one method's answers table"), ("page_bytes", "the study page")):
+        unit = (lambda v: f"{v / 1e3:.0f} KB") if key == "page_bytes" else (lambda v: f"{v:.1f} s")
+        cells = [unit(record[c][key]) if key in record[c] else "—" for c in cols]
         lines.append(f"| {what} | {' | '.join(cells)} |" + " |" * len(fits))
     return "\n".join(lines)
 
