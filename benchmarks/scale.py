@@ -9,8 +9,9 @@ Each size is a project of its own under --out, run stage by stage as `python -m 
 x 3 candidates; one training epoch per method in rounds 1 and 2, one rejection round, then the
 instrument, the report and the study page's size. The base model does not grow with the size (it
 is pretrained on the generic corpus, 4,000 images at every size): it is trained at the first size
-and copied into the others, whose species names it tokenizes in more pieces. Each stage's figures are written to --out/scale.json as it finishes, and a rerun
-skips what is there, so the CUB size can run over several sessions.
+and copied into the others, whose species names it tokenizes in more pieces. Each stage's figures
+are written to --out/scale.json as it finishes, and a rerun skips what is there, so the CUB size can
+run over several sessions.
 
     python benchmarks/scale.py --out /scratch/scale                     # default, cub_quarter, cub
     python benchmarks/scale.py --out /scratch/scale --sizes default cub_quarter
@@ -38,11 +39,12 @@ from selfsynth.core.offline import OFFLINE_ENV  # noqa: E402
 from selfsynth.core.params import WORLD_SIZES  # noqa: E402
 
 SIZES = ("default", "cub_quarter", "cub")
-# dvc.yaml's stages in order: train and evaluate of round 1, generate and rejection of round 2. The
-# labels are the record's keys (benchmarks/results/scale.json, the README's table): kept across the
+# dvc.yaml's stages in order, up to round 2 (its generate, rejection, train and evaluate), then the
+# instrument and the report. The labels are the record's keys (benchmarks/results/scale.json, the README's table): kept across the
 # rename of dvc.yaml's round-1 stages, so saved sizes are neither lost nor measured again.
-STAGES = ("check", "prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize", "train_round1",
-          "evaluate_round1", "generate", "rejection", "train_round2", "evaluate_round2", "instrument", "report")
+STAGES = ("check", "prepare", "concepts", "base", "evaluate_base", "describe", "select", "synthesize",
+          "train_round1", "evaluate_round1", "generate", "rejection", "train_round2", "evaluate_round2",
+          "instrument", "report")
 ROUND_OF = {"train_round1": ("train", 1), "evaluate_round1": ("evaluate", 1), "generate": ("generate", 2),
             "rejection": ("rejection", 2), "train_round2": ("train", 2), "evaluate_round2": ("evaluate", 2)}
 PAGE = "reports/index.html"  # the study page: its size is measured after the report stage
@@ -204,25 +206,24 @@ def table(record: dict) -> str:
     """One column per size (and re-measurement); a growth exponent per machine that measured two sizes
     or more, each fitted over that machine's columns alone: machines differ by more than the sizes' noise."""
     cols = columns(record)
-    ref = cpu_of(record, cols[0])
-    machine = {c: "" if cpu_of(record, c) == ref else f", {short(cpu_of(record, c))}" for c in cols}
-    fits = [cpu for cpu in dict.fromkeys(cpu_of(record, c) for c in cols)
-            if sum(cpu_of(record, c) == cpu for c in cols) >= 2]
+    cpu = {c: cpu_of(record, c) for c in cols}
+    machine = {c: "" if cpu[c] == cpu[cols[0]] else f", {short(cpu[c])}" for c in cols}
+    fits = [who for who in dict.fromkeys(cpu.values()) if list(cpu.values()).count(who) >= 2]
     head = " | ".join(f"{c.split('@')[0]} ({record[c]['train_images']} img{machine[c]}): s / GiB / MB" for c in cols)
-    fit_head = "".join(f" growth exponent (time, {short(cpu)}) |" for cpu in fits)
+    fit_head = "".join(f" growth exponent (time, {short(who)}) |" for who in fits)
     lines = [f"| stage | {head} |{fit_head}", "|---" * (len(cols) + len(fits) + 1) + "|"]
     for name in STAGES:
-        cells, points = [], {cpu: ([], []) for cpu in fits}
+        cells, points = [], {who: ([], []) for who in fits}
         for c in cols:
             m = record[c].get(name)
             if m is None or "seconds" not in m:
                 cells.append("copied" if m else "—")
                 continue
             cells.append(f"{m['seconds']:.0f} / {m['peak_rss_gib']:.2f} / {m['output_bytes'] / 1e6:.1f}")
-            if cpu_of(record, c) in points:
-                points[cpu_of(record, c)][0].append(record[c]["train_images"])
-                points[cpu_of(record, c)][1].append(m["seconds"])
-        ks = [exponent(*points[cpu]) for cpu in fits]
+            if cpu[c] in points:
+                points[cpu[c]][0].append(record[c]["train_images"])
+                points[cpu[c]][1].append(m["seconds"])
+        ks = [exponent(*points[who]) for who in fits]
         fitted = "".join(" — |" if k is None else f" {k:.2f} |" for k in ks)
         lines.append(f"| {name} | {' | '.join(cells)} |{fitted}")
     for key, what in (("dvc_status_s", "`dvc status`"), ("dvc_repro_noop_s", "`dvc repro` (no-op)"),
