@@ -44,7 +44,9 @@ def parser() -> argparse.ArgumentParser:
             exp.add_argument("--only", nargs="+", help="a subset of the ablations by name")
         exp.add_argument("-S", "--set", dest="extra", action="append", default=[], help="a param change for every experiment")
         exp.add_argument("--rounds", type=int, help="stop each experiment after this round (cheaper ablations)")
-        exp.add_argument("--jobs", type=int, default=1, help="experiments at once (each already uses every core)")
+        exp.add_argument("--jobs", type=int, default=1,
+                         help="experiments at once (each already uses every core, and two base stages side by side "
+                              "oversubscribe them: docs/verdict.md, 'The seeds')")
         exp.add_argument("--prefix", default="", help="prefix for the experiment names (names must be new)")
         exp.add_argument("--dry-run", action="store_true", help="print the dvc commands only")
 
