@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
         exp.add_argument("--rounds", type=int, help="stop each experiment after this round (cheaper ablations)")
         exp.add_argument("--jobs", type=int, default=1,
                          help="experiments at once (each already uses every core, and two base stages side by side "
-                              "oversubscribe them: docs/verdict.md, 'The seeds')")
+                              "oversubscribe them: docs/verdict.md, 'The seeds of the 6-epoch decoder')")
         exp.add_argument("--prefix", default="", help="prefix for the experiment names (names must be new)")
         exp.add_argument("--dry-run", action="store_true", help="print the dvc commands only")
 

@@ -18,6 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
 import psutil
 import yaml
@@ -87,6 +88,19 @@ def workers_of(proc: subprocess.Popen, n: int, within: float = 60) -> list[psuti
             return kids
         time.sleep(0.1)
     raise AssertionError(f"no {n} workers within {within} s")
+
+
+def child_running(pid: int, match: Callable[[list[str]], bool]) -> psutil.Process | None:
+    """The first descendant of pid whose command line matches. A child can exit between the
+    listing and the reading of its command line (dvc's short-lived git calls, a finished stage
+    not yet reaped): it is skipped, not an error."""
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if match(child.cmdline()):
+                return child
+        except psutil.Error:  # gone, or a zombie
+            continue
+    return None
 
 
 def gone(procs: list[psutil.Process], within: float = 10) -> bool:
@@ -329,15 +343,16 @@ def test_killing_dvc_kills_the_stage_it_runs(dvc_project, shell):
     write_params(root, micro_params())  # good params again, whatever the test before left
     proc = subprocess.Popen([DVC, "repro", "base"], cwd=root, env=dvc_env(root, shell),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, stage_proc = time.monotonic() + 60, None
-    while stage_proc is None and time.monotonic() < deadline:
-        stage_proc = next((c for c in psutil.Process(proc.pid).children(recursive=True)
-                           if "stages.base" in " ".join(c.cmdline())), None)
-        time.sleep(0.1)
-    assert stage_proc is not None, "dvc never started the base stage"
-    time.sleep(1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    try:
+        deadline, stage_proc = time.monotonic() + 120, None
+        while stage_proc is None and time.monotonic() < deadline:
+            stage_proc = child_running(proc.pid, lambda argv: "stages.base" in " ".join(argv))
+            time.sleep(0.1)
+        assert stage_proc is not None, "dvc never started the base stage"
+        time.sleep(1)
+    finally:  # a failure here must not leave dvc running, holding the project's lock for the next test
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
     assert gone([stage_proc], 10), "the stage outlived the dvc that ran it"
     assert not (root / "models/round-0").exists()
 
@@ -377,8 +392,8 @@ def test_a_stage_two_shells_below_dvc_runs_on_and_dies_with_dvc(tmp_path):
         time.sleep(0.1)
     assert started.exists(), "the stage never started"
     time.sleep(2)
-    stage_proc = next(c for c in psutil.Process(proc.pid).children(recursive=True) if str(stage) in c.cmdline())
-    assert stage_proc.is_running(), "the stage was stopped though its dvc was alive"
+    stage_proc = child_running(proc.pid, lambda argv: str(stage) in argv)
+    assert stage_proc is not None and stage_proc.is_running(), "the stage was stopped though its dvc was alive"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert gone([stage_proc], 10), "the stage outlived the dvc that ran it"
